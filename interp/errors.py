@@ -32,15 +32,23 @@ class UnknownNameError(InterpError, KeyError):
     The message lists the nearest known names.
     """
 
-    def __init__(self, kind: str, name: str, known: Iterable[str], fix: str = ""):
+    def __init__(
+        self,
+        kind: str,
+        name: str,
+        known: Iterable[str],
+        fix: str = "",
+        shown: Iterable[str] | None = None,
+    ):
         known = list(known)
         near = closest(name, known)
         msg = f"unknown {kind} {name!r}."
+        listed = sorted(known if shown is None else shown)
         if near:
             msg += f" Nearest: {', '.join(repr(n) for n in near)}."
-        elif known:
-            shown = ", ".join(repr(n) for n in sorted(known)[:12])
-            msg += f" Known: {shown}{' …' if len(known) > 12 else ''}."
+        elif listed:
+            more = " …" if len(listed) > 12 else ""
+            msg += f" Known: {', '.join(repr(n) for n in listed[:12])}{more}."
         if fix:
             msg += f" {fix}"
         self.kind, self.name, self.known = kind, name, known

@@ -1,4 +1,4 @@
-"""Test-wide guards: no network outside loopback, a fresh cache where asked.
+"""Test-wide guards: no network outside loopback, a fresh model cache per session.
 
 Any attempt to resolve or connect to a non-loopback address fails the test that
 made it: the suite must prove the workbench runs offline. Loopback stays open
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
+import tempfile
 
 import pytest
 
+_session_cache: str | None = None
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", ""}
 
 
@@ -60,6 +63,13 @@ def _guard_connect_ex(self, address):
 
 
 def pytest_configure(config):
+    # The converted-model cache starts empty in every test session, so a broken
+    # conversion can never hide behind a stale cache. INTERP_TEST_CACHE=DIR
+    # reuses DIR instead (fast local iteration).
+    global _session_cache
+    reuse = os.environ.get("INTERP_TEST_CACHE")
+    _session_cache = None if reuse else tempfile.mkdtemp(prefix="interp-test-cache-")
+    os.environ["INTERP_CACHE"] = reuse or _session_cache
     socket.getaddrinfo = _guard_getaddrinfo
     socket.socket.connect = _guard_connect
     socket.socket.connect_ex = _guard_connect_ex
@@ -67,6 +77,11 @@ def pytest_configure(config):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("WANDB_MODE", "disabled")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_unconfigure(config):
+    if _session_cache:
+        shutil.rmtree(_session_cache, ignore_errors=True)
 
 
 @pytest.fixture
