@@ -1,0 +1,211 @@
+"""The main job: ``make demo`` / ``interp demo`` on the shipped defaults, offline, on CPU.
+
+Stages, each writing ``runs/<name>/<stage>/`` and skipped when already done:
+
+``models``
+    Loads each packaged model through the registry (SmolLM2, MiniLM, DINOv2),
+    records load time, hook points and a few activations, and checks each does
+    its job: SmolLM2 answers a question, MiniLM ranks a paraphrase above an
+    unrelated sentence, DINOv2 with the shipped probe classifies held-out digits.
+``datasets``
+    Loads the text corpora and image sets, reports train / held-out sizes, and
+    packs Bible text into SmolLM2 contexts.
+
+Later stages (capture, SAE training, labels, reports, steering) join this job
+as they land.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from interp.errors import InputError
+
+__all__ = ["DemoConfig", "run_demo", "register"]
+
+STAGES = ("models", "datasets")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Configuration of the main job.
+
+    Attributes:
+        name: run name; results go to ``<runs_dir>/<name>/``.
+        runs_dir: parent folder of run directories.
+        seed: seed for every random choice.
+        stages: stages to run, in order.
+        lm: decoder LM for the text stages.
+        encoder: text encoder.
+        vit: vision transformer.
+        question: prompt the LM answers in the ``models`` stage.
+        context_size: tokens per packed context in the ``datasets`` stage.
+        n_digits: held-out digit images the ViT probe classifies.
+    """
+
+    name: str = "demo"
+    runs_dir: str = "runs"
+    seed: int = 0
+    stages: tuple[str, ...] = STAGES
+    lm: str = "smollm2-135m"
+    encoder: str = "minilm-l6"
+    vit: str = "dinov2-s14"
+    question: str = "What is the capital of France?"
+    context_size: int = 128
+    n_digits: int = 64
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in STAGES]
+        if unknown:
+            raise InputError(f"unknown demo stage(s) {unknown}; expected a subset of {list(STAGES)}.")
+        if self.context_size < 8 or self.n_digits < 1:
+            raise InputError("context_size must be >= 8 and n_digits >= 1.")
+
+
+def _say(msg: str) -> None:
+    print(f"[interp demo] {msg}", flush=True)
+
+
+def _timed_load(name: str, **kw: Any) -> tuple[Any, float]:
+    from interp.models.registry import load_model
+
+    t0 = time.perf_counter()
+    model = load_model(name, **kw)
+    return model, time.perf_counter() - t0
+
+
+def _resid_norms(model: Any, inputs: Any) -> dict[str, float]:
+    """Mean residual-stream norm after each block: a quick look inside the model."""
+    import torch
+
+    names = [f"blocks.{layer}.hook_resid_post" for layer in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(inputs, names_filter=lambda n: n in names)
+    return {n: round(float(cache[n].norm(dim=-1).mean()), 3) for n in names}
+
+
+def _stage_lm(cfg: DemoConfig) -> dict[str, Any]:
+    from interp.models.contract import model_info, prepare_inputs
+
+    model, secs = _timed_load(cfg.lm)
+    prompt = f"<|im_start|>user\n{cfg.question}<|im_end|>\n<|im_start|>assistant\n"
+    answer = model.generate(prompt, max_new_tokens=16, do_sample=False, verbose=False)
+    answer = answer.split("assistant\n", 1)[-1].strip()
+    _say(f"{cfg.lm}: loaded in {secs:.1f}s, {len(model.hook_dict)} hook points; "
+         f"Q: {cfg.question!r} -> {answer!r}")
+    tokens = prepare_inputs(model, "In the beginning God created the heavens and the earth.")
+    return {"load_s": round(secs, 2), "hook_points": len(model.hook_dict), "question": cfg.question,
+            "answer": answer, "resid_norms": _resid_norms(model, tokens), "info": model_info(model).to_dict()}
+
+
+def _stage_encoder(cfg: DemoConfig) -> dict[str, Any]:
+    import torch
+
+    from interp.models.contract import model_info, prepare_inputs
+
+    model, secs = _timed_load(cfg.encoder)
+    sents = ["A man is playing a guitar.", "Someone plays the guitar.", "The stock market fell sharply today."]
+    tokens = prepare_inputs(model, sents)
+    mask = (tokens != model.cfg.pad_token_id).float()[..., None]
+    with torch.no_grad():
+        hidden = model(tokens)
+    emb = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1)
+    para, unrel = float(emb[0] @ emb[1]), float(emb[0] @ emb[2])
+    _say(f"{cfg.encoder}: loaded in {secs:.1f}s, {len(model.hook_dict)} hook points; "
+         f"cosine(paraphrase)={para:.3f} > cosine(unrelated)={unrel:.3f}")
+    return {"load_s": round(secs, 2), "hook_points": len(model.hook_dict), "sentences": sents,
+            "cos_paraphrase": round(para, 4), "cos_unrelated": round(unrel, 4),
+            "resid_norms": _resid_norms(model, tokens), "info": model_info(model).to_dict()}
+
+
+def _stage_vit(cfg: DemoConfig) -> dict[str, Any]:
+    import torch
+
+    from interp.datasets.images import load_images
+    from interp.models.contract import model_info, prepare_inputs
+    from interp.models.probes import digit_features, load_digit_probe
+
+    probe, meta = load_digit_probe()
+    model, secs = _timed_load(cfg.vit, image_size=meta["image_size"])
+    digits = load_images("digits", split="heldout", limit=cfg.n_digits)
+    pixels = prepare_inputs(model, digits.images)
+    with torch.no_grad():
+        pred = probe(digit_features(model, pixels)).argmax(-1)
+    acc = float((pred == torch.tensor(digits.labels)).float().mean())
+    _say(f"{cfg.vit}: loaded in {secs:.1f}s at {meta['image_size']}px, {len(model.hook_dict)} hook points; "
+         f"shipped digit probe accuracy on {len(digits.images)} held-out digits: {acc:.3f} (chance 0.1)")
+    return {"load_s": round(secs, 2), "hook_points": len(model.hook_dict), "probe_accuracy": round(acc, 4),
+            "n_images": len(digits.images), "resid_norms": _resid_norms(model, pixels[:8]),
+            "info": model_info(model).to_dict()}
+
+
+def _stage_datasets(cfg: DemoConfig) -> dict[str, Any]:
+    from interp.datasets.images import load_images
+    from interp.datasets.text import load_texts, pack_contexts
+    from interp.models.registry import load_model
+
+    out: dict[str, Any] = {"text": {}, "images": {}}
+    for name in ("bible", "fortunes", "pydoc"):
+        train, held = load_texts(name, split="train"), load_texts(name, split="heldout")
+        out["text"][name] = {"train_docs": len(train.docs), "heldout_docs": len(held.docs)}
+        _say(f"text {name}: {len(train.docs)} train / {len(held.docs)} held-out documents")
+    for name in ("digits", "mnist", "lfw", "skimage"):
+        train, held = load_images(name, split="train"), load_images(name, split="heldout")
+        out["images"][name] = {"train": len(train.images), "heldout": len(held.images)}
+        _say(f"images {name}: {len(train.images)} train / {len(held.images)} held-out")
+    model = load_model(cfg.lm, n_layers=1)
+    packed = pack_contexts(load_texts("bible", split="train"), model.tokenizer, cfg.context_size,
+                           max_tokens=50_000)
+    out["packed_bible"] = {"contexts": int(packed.tokens.shape[0]), "context_size": cfg.context_size,
+                           "tokens": int(packed.tokens.numel()),
+                           "first_context": model.tokenizer.decode(packed.tokens[0][:24])}
+    _say(f"packed {packed.tokens.shape[0]} Bible contexts of {cfg.context_size} tokens (BOS first)")
+    return out
+
+
+def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
+    """Run the main job; returns the run directory's path."""
+    from interp.runs import RunDir, seed_everything
+
+    run = RunDir(cfg.name, asdict(cfg), root=cfg.runs_dir, overwrite=overwrite)
+    seed_everything(cfg.seed)
+    _say(f"run directory {run.path} (config.json, env.json)")
+    t0 = time.perf_counter()
+    for stage in cfg.stages:
+        if run.is_done(stage):
+            _say(f"stage {stage}: already done, skipped (rerun with --overwrite to redo)")
+            continue
+        _say(f"stage {stage} …")
+        if stage == "models":
+            result = {"lm": _stage_lm(cfg), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)}
+        else:
+            result = _stage_datasets(cfg)
+        run.write_json(f"{stage}/results.json", result)
+        run.mark_done(stage, {"seconds": round(time.perf_counter() - t0, 1)})
+    _say(f"done in {time.perf_counter() - t0:.0f}s. Results: {run.path.resolve()}")
+    return str(run.path)
+
+
+def register(sub: Any) -> None:
+    """Add ``interp demo`` to the CLI."""
+    p = sub.add_parser(
+        "demo", help="run the main job on the shipped defaults (offline, CPU)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--name", default=DemoConfig.name, help="run name; results go to RUNS_DIR/NAME (default: demo)")
+    p.add_argument("--runs-dir", default=DemoConfig.runs_dir, help="parent folder of run directories (default: runs)")
+    p.add_argument("--stages", default=",".join(STAGES),
+                   help=f"comma-separated stages to run (default: {','.join(STAGES)})")
+    p.add_argument("--seed", type=int, default=DemoConfig.seed, help="random seed (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="rerun every stage even if already done")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    cfg = DemoConfig(name=args.name, runs_dir=args.runs_dir, seed=args.seed,
+                     stages=tuple(s for s in args.stages.split(",") if s))
+    run_demo(cfg, overwrite=args.overwrite)
+    return 0
