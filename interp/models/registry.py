@@ -79,7 +79,7 @@ def _load_smollm2(n_layers, dtype, device, **options):
 
 
 def _load_minilm(n_layers, dtype, device, **options):
-    from interp.models.encoder import load_minilm, minilm_dir
+    from interp.models.hf_bert import load_minilm, minilm_dir
 
     return load_minilm(n_layers=n_layers, dtype=dtype, device=device, **options), str(minilm_dir()), {}
 
@@ -148,7 +148,7 @@ def load_model(
         n_layers: keep only the first ``n_layers`` blocks; the activations of
             those blocks are identical to the full model's.
         dtype: ``"float32"`` (default), ``"bfloat16"``, ``"float16"`` or a torch dtype.
-        device: ``"cpu"`` (default), ``"cuda"``, …
+        device: ``"cuda"`` when available, else ``"cpu"`` (default); or any torch device.
         **options: model-specific options, e.g. ``image_size=112`` for ViTs or
             ``processing={...}`` (TransformerLens weight processing) for decoder LMs.
 
@@ -164,6 +164,7 @@ def load_model(
     if n_layers is not None and (not isinstance(n_layers, int) or n_layers < 1):
         raise InputError(f"n_layers must be a positive integer, got {n_layers!r}.")
     torch_dtype = resolve_dtype(dtype)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if name in REGISTRY:
         spec = REGISTRY[name]
         model, source, proc = spec.loader(n_layers, torch_dtype, device, **options)
@@ -199,7 +200,7 @@ _DECODER_TYPES = {"gpt2", "llama", "mistral", "gpt_neox", "qwen2", "gemma", "gem
 def _load_local_dir(path: Path, n_layers, dtype, device, **options) -> tuple[Any, ModelInfo]:
     model_type, arch = hf_architecture(path)
     if model_type == "bert":
-        from interp.models.encoder import from_hf as bert_from_hf
+        from interp.models.hf_bert import from_hf as bert_from_hf
 
         model = bert_from_hf(path, n_layers=n_layers, dtype=dtype, device=device, **options)
         return model, ModelInfo(str(path), "bert", "encoder", str(path))

@@ -85,3 +85,15 @@ def test_atomic_write_text(tmp_path):
     atomic_write_text(target, "world")
     assert target.read_text() == "world"
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+def test_atomic_write_respects_umask(tmp_path):
+    import os
+
+    target = tmp_path / "g.json"
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(target, "x")
+    finally:
+        os.umask(old)
+    assert target.stat().st_mode & 0o777 == 0o644
