@@ -30,7 +30,7 @@ def is_held_out(key: str, fraction: float = DEFAULT_HELD_OUT, salt: str = "inter
     return int.from_bytes(digest, "big") / 2**64 < fraction
 
 
-def split_keys(keys: Sequence[str], split: Split, fraction: float = DEFAULT_HELD_OUT) -> list[int]:
+def split_keys(keys: Sequence[str], split: str, fraction: float = DEFAULT_HELD_OUT) -> list[int]:
     """Indices of ``keys`` that belong to ``split`` (``train``, ``heldout`` or ``all``)."""
     if split == "all":
         return list(range(len(keys)))

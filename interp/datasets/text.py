@@ -305,7 +305,7 @@ def _framing(tok: Any, prepend_bos: bool) -> tuple[list[int], list[int], int]:
     return ([bos] if prepend_bos else []), [], separator
 
 
-def iter_contexts(corpus: TextCorpus | Sequence[str], tokenizer: Any, context_size: int, batch_size: int, *,
+def iter_contexts(corpus: TextCorpus | Sequence[Any], tokenizer: Any, context_size: int, batch_size: int, *,
                   prepend_bos: bool = True, max_tokens: int | None = None) -> Iterator[TokenContexts]:
     """Pack documents into contexts, yielding batches of ``batch_size`` contexts (the last may be smaller).
 
@@ -350,7 +350,7 @@ def iter_contexts(corpus: TextCorpus | Sequence[str], tokenizer: Any, context_si
     return _stream(docs, tok, (start, end, separator), context_size, batch_size, max_contexts, name, split)
 
 
-def _stream(docs: Sequence[str], tok: Any, framing: tuple[list[int], list[int], int], context_size: int,
+def _stream(docs: Sequence[Any], tok: Any, framing: tuple[list[int], list[int], int], context_size: int,
             batch_size: int, max_contexts: int | None, name: str, split: str) -> Iterator[TokenContexts]:
     """The packing loop of :func:`iter_contexts` (arguments already checked)."""
     start, end, separator = framing
@@ -401,7 +401,7 @@ def _stream(docs: Sequence[str], tok: Any, framing: tuple[list[int], list[int], 
                          f"{context_size}. Use a smaller context_size or more documents.")
 
 
-def pack_contexts(corpus_or_texts: TextCorpus | Sequence[str], tokenizer: Any, context_size: int, *,
+def pack_contexts(corpus_or_texts: TextCorpus | Sequence[Any], tokenizer: Any, context_size: int, *,
                   prepend_bos: bool = True, max_tokens: int | None = None) -> TokenContexts:
     """All contexts of a corpus in one :class:`TokenContexts` (rule and arguments as :func:`iter_contexts`)."""
     return TokenContexts.cat(list(iter_contexts(corpus_or_texts, tokenizer, context_size, 4096,

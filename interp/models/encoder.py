@@ -302,15 +302,17 @@ class HookedEncoder(HookedRootModule):
 
     def forward(
         self,
-        tokens: Int[Tensor, "batch pos"] | str | list[str],
-        attention_mask: Int[Tensor, "batch pos"] | None = None,
+        tokens: Any,
+        attention_mask: Tensor | None = None,
         stop_at_layer: int | None = None,
-        token_type_ids: Int[Tensor, "batch pos"] | None = None,
+        token_type_ids: Tensor | None = None,
     ) -> Float[Tensor, "batch pos d_model"]:
         """Run the encoder.
 
         Args:
-            tokens: token ids (or text, passed through :meth:`prepare_inputs`).
+            tokens: token ids ``[batch, pos]`` (or text, passed through
+                :meth:`prepare_inputs`). Annotated loosely on purpose: user input is
+                validated here with errors that say the fix, not by the type checker.
             attention_mask: 1 for real tokens, 0 for padding. If ``None`` it is
                 ``tokens != cfg.pad_token_id`` (all ones when ``pad_token_id`` is None);
                 pass one explicitly if a real token shares the pad id.
