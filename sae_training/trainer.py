@@ -1,0 +1,280 @@
+"""The training loop: several SAEs from one activation stream, checkpointed, resumable bit for bit.
+
+:func:`train_sae` resolves the data (an existing store, or a capture into
+``<out>/store``), initialises one SAE per hook (decoder bias from the data's
+geometric median or mean, input scale so that the mean token norm is
+``sqrt(d_in)``), and runs Adam with a linear warm-up, a constant phase and a
+linear decay. Every ``checkpoint_every`` steps it writes an atomic checkpoint;
+rerunning the same command (or ``resume``) continues from the newest one and
+ends with the same weights as an uninterrupted run. At the end each SAE is
+saved in SAELens's layout under ``<out>/<hook>/`` and, unless disabled,
+evaluated on held-out data (:mod:`sae_training.evaluate`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from interp.cache import atomic_write_text
+from interp.errors import InputError
+from sae_training.archs import get_arch
+from sae_training.archs.base import StepStats, TrainableSAE
+from sae_training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from sae_training.config import RESUME_MUTABLE, OptimSpec, TrainConfig
+from sae_training.data import (
+    d_in_of,
+    finite_or_skip,
+    input_stats,
+    open_training_store,
+    resolve_hooks,
+    sample_rows,
+    stream,
+)
+
+__all__ = ["train_sae", "TrainResult", "lr_factor"]
+
+log = logging.getLogger("sae_training")
+_STATS_ROWS = 8192  # tokens sampled for the input scale and the decoder-bias initialisation
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        out: the run directory.
+        saes: hook -> SAELens SAE folder.
+        steps: optimizer steps taken (in total, across resumes).
+        tokens: training tokens per SAE.
+        seconds: wall time of the loop in this invocation.
+        tokens_per_s: training tokens per second in this invocation (per SAE).
+        final: hook -> last-step loss, mse, l0 and dead fraction.
+        eval: hook -> evaluation metrics (None when not evaluated).
+        config: the resolved configuration.
+    """
+
+    out: Path
+    saes: dict[str, Path]
+    steps: int
+    tokens: int
+    seconds: float
+    tokens_per_s: float
+    final: dict[str, dict[str, float]]
+    eval: dict[str, dict[str, Any]] | None
+    config: TrainConfig
+    trained: dict[str, TrainableSAE] = field(default_factory=dict, repr=False)
+
+    def load(self, hook: str | None = None) -> Any:
+        """The saved SAE of ``hook`` (default: the only/first one) as a SAELens SAE."""
+        from sae_training.saelens_io import load_sae
+
+        return load_sae(self.saes[hook or next(iter(self.saes))])
+
+
+@dataclass
+class _HookState:
+    sae: TrainableSAE
+    optimizer: torch.optim.Optimizer
+    scale: float
+    since_fired: torch.Tensor  # [d_sae] training tokens since each latent last fired
+    fired_late: torch.Tensor  # [d_sae] firings during the last quarter of training (saved as sparsity)
+    tokens_late: int = 0
+    last: StepStats | None = None
+
+
+def lr_factor(step: int, total: int, o: OptimSpec) -> float:
+    """Learning-rate multiplier at ``step`` of ``total``: linear warm-up, constant, linear decay to ``lr_end``."""
+    warm, decay = round(o.lr_warmup * total), round(o.lr_decay * total)
+    if step < warm:
+        return (step + 1) / warm
+    if decay and step >= total - decay:
+        return o.lr_end + (1 - o.lr_end) * (total - step) / decay
+    return 1.0
+
+
+def _optimizer(sae: TrainableSAE, o: OptimSpec) -> torch.optim.Optimizer:
+    params = [p for p in sae.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.adam_beta1, o.adam_beta2), fused=True)
+    except (RuntimeError, ValueError):  # fused Adam missing for this device/dtype
+        return torch.optim.Adam(params, lr=o.lr, betas=(o.adam_beta1, o.adam_beta2))
+
+
+def _new_state(cfg: TrainConfig, store: Any, hook: str, i: int) -> _HookState:
+    d_in = d_in_of(store, hook)
+    d_sae = cfg.sae.d_sae or cfg.sae.expansion * d_in
+    sae = get_arch(cfg.sae.arch)(d_in, d_sae, cfg.sae, torch.Generator().manual_seed(cfg.run.seed + i))
+    scale, b_dec = input_stats(sample_rows(store, hook, _STATS_ROWS, cfg.run.seed), cfg.sae.normalize,
+                               cfg.sae.b_dec_init)  # fmt: skip
+    with torch.no_grad():
+        sae.b_dec.copy_(b_dec)
+    return _HookState(sae, _optimizer(sae, cfg.optim), scale, torch.zeros(d_sae, dtype=torch.float64),
+                      torch.zeros(d_sae, dtype=torch.float64))  # fmt: skip
+
+
+def _state_dict(states: dict[str, _HookState]) -> dict[str, Any]:
+    return {h: {"sae": s.sae.state_dict(), "optim": s.optimizer.state_dict(), "scale": s.scale,
+                "since_fired": s.since_fired, "fired_late": s.fired_late, "tokens_late": s.tokens_late}
+            for h, s in states.items()}  # fmt: skip
+
+
+def _restore(cfg: TrainConfig, store: Any, saved: dict[str, Any]) -> dict[str, _HookState]:
+    states = {}
+    for hook, d in saved.items():
+        d_in, d_sae = d["sae"]["W_dec"].shape[1], d["sae"]["W_dec"].shape[0]
+        if d_in != d_in_of(store, hook):
+            raise InputError(f"the checkpointed SAE of {hook} has d_in {d_in}, but the store's {hook} has "
+                             f"{d_in_of(store, hook)}. Resume with the store the run was started with.")  # fmt: skip
+        sae = get_arch(cfg.sae.arch)(d_in, d_sae, cfg.sae)
+        sae.load_state_dict(d["sae"])
+        opt = _optimizer(sae, cfg.optim)
+        opt.load_state_dict(d["optim"])
+        states[hook] = _HookState(sae, opt, d["scale"], d["since_fired"], d["fired_late"], d["tokens_late"])
+    return states
+
+
+def _train_step(st: _HookState, x: torch.Tensor, step: int, total: int, o: OptimSpec) -> None:
+    for group in st.optimizer.param_groups:
+        group["lr"] = o.lr * lr_factor(step, total, o)
+    stats = st.sae.step(x * st.scale, st.since_fired >= o.dead_window)
+    st.sae.project_decoder_grad()
+    if o.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_([p for p in st.sae.parameters() if p.grad is not None], o.grad_clip)
+    st.optimizer.step()
+    st.optimizer.zero_grad(set_to_none=True)
+    st.sae.constrain()
+    st.sae.after_step(stats)
+    st.since_fired += x.shape[0]
+    st.since_fired[stats.fired > 0] = 0
+    if step >= total - max(1, total // 4):
+        st.fired_late += stats.fired.double()
+        st.tokens_late += x.shape[0]
+    st.last = stats
+
+
+def _summary(st: _HookState, o: OptimSpec) -> dict[str, float]:
+    s = st.last
+    dead = float((st.since_fired >= o.dead_window).double().mean())
+    return {"loss": s.loss, "mse": s.mse, "l0": s.l0, "dead_fraction": dead} if s else {"dead_fraction": dead}
+
+
+def _progress(cfg: TrainConfig, total: int, start: int) -> Any:
+    from tqdm.auto import tqdm
+
+    bs = cfg.optim.batch_size
+    return tqdm(total=total * bs, initial=start * bs, unit="tok", unit_scale=True, dynamic_ncols=True,
+                desc=f"train {cfg.sae.arch}", disable=not cfg.run.progress, smoothing=0.1)  # fmt: skip
+
+
+def _loop(cfg: TrainConfig, store: Any, states: dict[str, _HookState], start: int, total: int) -> None:
+    o, out = cfg.optim, Path(cfg.run.out)
+    with _progress(cfg, total, start) as bar:
+        for step, batch in stream(store, list(states), o.batch_size, cfg.run.seed, start, total):
+            for hook, st in states.items():
+                if finite_or_skip(batch[hook], hook, step, cfg.data.on_nonfinite):
+                    _train_step(st, batch[hook], step, total, o)
+            bar.update(o.batch_size)
+            if step % 5 == 0 or step == total - 1:
+                first = _summary(next(iter(states.values())), o)
+                bar.set_postfix(loss=f"{first.get('loss', 0):.4g}", l0=f"{first.get('l0', 0):.1f}",
+                                dead=f"{first['dead_fraction']:.3f}", refresh=False)  # fmt: skip
+            done = step + 1
+            if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
+                save_checkpoint(out, done, {"step": done, "config": cfg.to_dict(), "hooks": _state_dict(states)},
+                                cfg.run.keep_checkpoints)  # fmt: skip
+
+
+def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> None:
+    """Refuse to mix runs: an existing ``config.json`` must match (save for the fields a resume may change)."""
+    saved = out / "config.json"
+    if not saved.is_file():
+        if resume:
+            raise InputError(f"{out} holds no training run to resume (no config.json). Start one with "
+                             f"python -m sae_training train --out {out} ...")  # fmt: skip
+        return
+    old = TrainConfig.from_dict(json.loads(saved.read_text()))
+    changed = old.diff(cfg, ignore=RESUME_MUTABLE)
+    if changed:
+        raise InputError(f"{out} holds a run with another configuration; these fields differ: {'; '.join(changed)}. "
+                         "Resume with the original settings, or train into a new --out.")  # fmt: skip
+
+
+def _metadata(cfg: TrainConfig, store: Any, hook: str, steps: int) -> dict[str, Any]:
+    model = dict(store.manifest.model or {})
+    segs = store.manifest.segments
+    dataset = segs[0].dataset.get("name") if segs else cfg.data.dataset
+    return {"model_name": model.get("name") or cfg.data.model, "hook_name": hook, "hook_head_index": None,
+            "context_size": cfg.data.context_size, "prepend_bos": True, "dataset_path": dataset,
+            "model_from_pretrained_kwargs": model.get("processing") or {},
+            "training_tokens": steps * cfg.optim.batch_size, "trained_with": "interp sae_training"}  # fmt: skip
+
+
+def _finish(cfg: TrainConfig, store: Any, states: dict[str, _HookState], total: int) -> dict[str, Path]:
+    from sae_training.saelens_io import save_sae
+
+    out, paths = Path(cfg.run.out), {}
+    for hook, st in states.items():
+        freq = st.fired_late / max(st.tokens_late, 1)
+        paths[hook] = save_sae(st.sae, out / hook, _metadata(cfg, store, hook, total), st.scale, freq)
+    return paths
+
+
+def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: Any = None, eval_model: Any = None,
+              eval_data: Any = None, resume: bool = False) -> TrainResult:  # fmt: skip
+    """Train one SAE per hook as ``cfg`` describes; rerunning the same call resumes.
+
+    Args:
+        cfg: a :class:`TrainConfig` or a (flat or sectioned) dict of its fields.
+        model: an already loaded model to capture from (instead of loading ``cfg.data.model``).
+        store: an already opened store (instead of ``cfg.data.from_store``).
+        eval_model: the model for the CE/KL evaluation (default: loaded from the store's model name).
+        eval_data: held-out data for that model (default: the heldout split of the store's dataset).
+        resume: require an existing run in ``cfg.run.out`` (``resume`` subcommand).
+
+    Returns:
+        A :class:`TrainResult`; the SAEs are in ``<out>/<hook>/`` in SAELens's layout.
+    """
+    cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    out = Path(cfg.run.out)
+    _check_run_dir(out, cfg, resume)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    from interp.runs import RunDir
+
+    RunDir(out.name, cfg.to_dict(), root=out.parent, overwrite=True)  # config.json + env.json
+    store = store if store is not None else open_training_store(cfg.data, out, model, cfg.run.progress)
+    hooks = resolve_hooks(store, cfg.data.hook)
+    total = cfg.data.tokens // cfg.optim.batch_size
+    if total < 1:
+        raise InputError(f"--tokens {cfg.data.tokens} is less than one batch of {cfg.optim.batch_size}. Raise it.")
+    ckpt = latest_checkpoint(out)
+    if ckpt is not None:
+        saved = load_checkpoint(ckpt)
+        start, states = saved["step"], _restore(cfg, store, saved["hooks"])
+        log.info("resuming %s from step %d", out, start)
+    else:
+        torch.manual_seed(cfg.run.seed)
+        start, states = 0, {h: _new_state(cfg, store, h, i) for i, h in enumerate(hooks)}
+    t0 = time.perf_counter()
+    _loop(cfg, store, states, start, total)
+    seconds = time.perf_counter() - t0
+    paths = _finish(cfg, store, states, total)
+    final = {h: _summary(st, cfg.optim) for h, st in states.items()}
+    result = TrainResult(out, paths, total, total * cfg.optim.batch_size, seconds,
+                         (total - start) * cfg.optim.batch_size / max(seconds, 1e-9), final, None, cfg,
+                         {h: st.sae for h, st in states.items()})  # fmt: skip
+    if cfg.run.eval:
+        from sae_training.evaluate import evaluate_run
+
+        result.eval = evaluate_run(result, store, model=eval_model, data=eval_data)
+    summary = {"saes": {h: str(p) for h, p in paths.items()}, "steps": total, "tokens": result.tokens,
+               "seconds": seconds, "tokens_per_s": result.tokens_per_s, "final": final, "eval": result.eval}  # fmt: skip
+    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, default=str) + "\n")
+    return result
