@@ -14,7 +14,7 @@ import sys
 __all__ = ["main", "build_parser"]
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
-STAGE_CLIS = ("interp.demo",)
+STAGE_CLIS = ("interp.demo", "interp.labeling.cli")
 
 EPILOG = """\
 examples:

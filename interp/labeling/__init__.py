@@ -1,0 +1,52 @@
+"""Labeling: describe what each unit of a layer responds to, MILAN-style, with scores.
+
+Pipeline (one module each): :mod:`~interp.labeling.exemplars` (one streaming
+pass over a store: top-k contexts with masks, quantiles, samples) ->
+:mod:`~interp.labeling.candidates` (descriptions as predicates over tokens) ->
+:mod:`~interp.labeling.pmi` (``log p(d|E) − λ log p(d)``) ->
+:mod:`~interp.labeling.scoring` (held-out AUROC, balanced accuracy,
+correlation, with baselines). :mod:`~interp.labeling.label` ties them
+together; :mod:`~interp.labeling.vocab` is the shared logit-lens projection;
+:mod:`~interp.labeling.planted` plants units with known rules to measure
+accuracy. Results (:mod:`~interp.labeling.results`) feed :mod:`interp.reports`.
+
+Names resolve on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "LabelConfig": "interp.labeling.label",
+    "label_units": "interp.labeling.label",
+    "LabelSet": "interp.labeling.results",
+    "UnitLabel": "interp.labeling.results",
+    "ProbeSet": "interp.labeling.probe",
+    "probe_from_store": "interp.labeling.probe",
+    "probe_from_contexts": "interp.labeling.probe",
+    "token_strings": "interp.labeling.probe",
+    "collect": "interp.labeling.exemplars",
+    "unit_batches": "interp.labeling.exemplars",
+    "array_batches": "interp.labeling.exemplars",
+    "Candidate": "interp.labeling.candidates",
+    "rank": "interp.labeling.pmi",
+    "score_label": "interp.labeling.scoring",
+    "VocabProjection": "interp.labeling.vocab",
+    "vocab_projection": "interp.labeling.vocab",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'interp.labeling' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,180 @@
+"""``interp label`` and ``interp report``: label a layer's units, and write the report of a labeling.
+
+The main CLI (:mod:`interp.cli`) calls :func:`register`. Heavy imports happen
+inside :func:`run_label` / :func:`run_report`, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from interp.errors import InputError
+
+__all__ = ["register", "run_label", "run_report", "parse_units"]
+
+LABEL_DESCRIPTION = """\
+Label every unit of a layer MILAN-style, offline: gather exemplars in one pass
+over an activation store (top-k contexts with masks at the unit's 0.99
+quantile), propose candidate descriptions (tokens, bigrams, next tokens and
+logit-lens output tokens, lexical classes, positions, and/or/not compositions),
+pick the one maximising log p(d|E) - lambda log p(d), and score it on held-out
+documents (AUROC, balanced accuracy, correlation, with constant and shuffled
+baselines). Writes labels.json, labels.csv and labels.html to --out.
+
+examples:
+  interp label --store runs/bible-l1/store --hook blocks.1.mlp.hook_post \\
+      --model smollm2-135m --units 0:64 --out runs/bible-l1/labels
+  interp label --store runs/bible-l6/store --hook blocks.6.hook_resid_post \\
+      --sae runs/sae-l6/sae --units 0:256 --out runs/sae-l6/labels
+  interp label --planted --out runs/planted-labels     # planted units with known truth
+"""
+
+REPORT_DESCRIPTION = """\
+Write the self-contained HTML report (plus JSON and CSV) of a labeling run:
+per unit the label, its PMI, held-out scores beside constant and shuffled
+baselines, exemplars with active tokens highlighted, samples from lower
+quantiles and non-activating samples, an activation histogram and the top
+output tokens. Opens from file:// with no server and no network.
+
+examples:
+  interp report runs/bible-l1/labels
+  interp report runs/bible-l1/labels/labels.json --out /tmp/report --title "layer 1 neurons"
+"""
+
+
+def parse_units(spec: str | None) -> list[int] | None:
+    """``"0:64"`` / ``"3,5,9"`` / ``None`` -> unit indices (``None`` = all)."""
+    if spec is None:
+        return None
+    try:
+        if ":" in spec:
+            lo, hi = spec.split(":", 1)
+            return list(range(int(lo or 0), int(hi)))
+        return [int(s) for s in spec.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"cannot read --units {spec!r}. Write a range 0:64 or a list 3,5,9.") from None
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``label`` and ``report`` subcommands."""
+    raw = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser("label", help="label a layer's units (neurons, heads, SAE latents), with scores",
+                              description=LABEL_DESCRIPTION, formatter_class=raw)
+    p.add_argument("--store", help="activation store directory (a text store written by `interp capture`)")
+    p.add_argument("--hook", help="hook of the units: blocks.L.mlp.hook_post (neurons), blocks.L.attn.hook_z "
+                   "(heads), or the SAE's input hook")
+    p.add_argument("--sae", help="SAELens SAE directory: label its latents (sae.encode of the stored activations)")
+    p.add_argument("--units", help="units to label: a range 0:64 or a list 3,5,9 (default all)")
+    p.add_argument("--model", help="model (registry name or directory) for token strings and logit-lens output tokens")
+    p.add_argument("--planted", action="store_true", help="label the planted units (known truth) and print accuracy")
+    p.add_argument("--out", required=True, help="output directory (labels.json, labels.csv, labels.html)")
+    p.add_argument("--k", type=int, default=15, help="exemplar contexts per unit (default 15, as MILAN)")
+    p.add_argument("--lam", type=float, default=0.2, help="lambda in log p(d|E) - lambda log p(d) (default 0.2)")
+    p.add_argument("--quantile", type=float, default=0.99, help="active-threshold quantile (default 0.99)")
+    p.add_argument("--heldout-every", type=int, default=5, help="hold out one document in N for scoring (default 5)")
+    p.add_argument("--ground-rows", type=int, default=200,
+                   help="also ground in the active rows among each unit's top N rows (default 200; 0: masks only)")
+    p.set_defaults(func=run_label)
+    r = subparsers.add_parser("report", help="write the self-contained HTML/JSON/CSV report of a labeling",
+                              description=REPORT_DESCRIPTION, formatter_class=raw)
+    r.add_argument("labels", help="labels.json or the directory holding it")
+    r.add_argument("--out", help="output directory (default: next to labels.json)")
+    r.add_argument("--title", default="unit labels", help="page title")
+    r.set_defaults(func=run_report)
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from interp.labeling.label import LabelConfig
+
+    return LabelConfig(k=args.k, lam=args.lam, quantile=args.quantile, heldout_every=args.heldout_every,
+                       ground_rows=args.ground_rows)
+
+
+def _planted(args: argparse.Namespace) -> Any:
+    """Label the planted units and print the accuracy table."""
+    from interp.labeling.exemplars import array_batches
+    from interp.labeling.label import label_units
+    from interp.labeling.planted import evaluate, planted_activations, planted_units, word_probe
+
+    probe = word_probe()
+    units = planted_units(probe)
+    labels = label_units(array_batches(planted_activations(probe, units)), probe, _config(args),
+                         meta={"source": "planted units (fortunes, word tokens)"})
+    print(evaluate(labels, units).table())
+    return labels
+
+
+def _output_tokens(model: Any, args: argparse.Namespace, sae: Any, units: list[int], n: int) -> tuple[Any, Any]:
+    """Promoted / suppressed token ids per unit, or ``(None, None)`` when the hook has no output direction."""
+    from interp.labeling.vocab import vocab_projection
+
+    try:
+        proj = vocab_projection(model)
+    except InputError:
+        return None, None
+    if sae is not None:
+        dirs, key = proj.sae_directions(sae), f"sae:{args.sae}"
+    elif args.hook.endswith("mlp.hook_post"):
+        dirs, key = proj.neuron_directions(int(args.hook.split(".")[1])), args.hook
+    else:
+        return None, None
+    top = proj.top_tokens(dirs, k=n, key=key)
+    return top.top_ids[units].tolist(), top.bottom_ids[units].tolist()
+
+
+def _from_store(args: argparse.Namespace) -> Any:
+    """Label the units of ``--hook`` in ``--store``."""
+    from interp.labeling.exemplars import unit_batches
+    from interp.labeling.label import label_units
+    from interp.labeling.probe import probe_from_store, token_strings
+    from interp.store import open_store
+
+    if not args.store or not args.hook:
+        raise InputError("`interp label` needs --store and --hook (or --planted). See `interp label --help`.")
+    store = open_store(args.store)
+    model = vocab = None
+    if args.model:
+        from interp.models.registry import load_model
+
+        model = load_model(args.model)
+        vocab = token_strings(model.tokenizer) if getattr(model, "tokenizer", None) is not None else None
+    sae = None
+    if args.sae:
+        from sae_lens import SAE
+
+        sae = SAE.load_from_disk(args.sae, device="cpu")
+    units = parse_units(args.units)
+    width = sae.cfg.d_sae if sae is not None else store.shape(args.hook)[0]
+    units = units if units is not None else list(range(width))
+    if not units or min(units) < 0 or max(units) >= width:
+        raise InputError(f"--units must lie in 0..{width - 1} for {args.hook}{' (SAE)' if sae else ''}.")
+    top, bottom = _output_tokens(model, args, sae, units, 10) if model is not None else (None, None)
+    probe = probe_from_store(store, vocab)
+    return label_units(unit_batches(store, args.hook, sae=sae, units=units), probe, _config(args), unit_ids=units,
+                       output_tokens=top, output_bottom=bottom,
+                       meta={"store": str(args.store), "hook": args.hook, "sae": args.sae, "model": args.model})
+
+
+def run_label(args: argparse.Namespace) -> int:
+    """``interp label``."""
+    from interp.reports.labels import write_label_report
+
+    labels = _planted(args) if args.planted else _from_store(args)
+    paths = write_label_report(labels, args.out)
+    print(f"labelled {len(labels.units)} units -> {paths['html']} (+ labels.json, labels.csv)")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``interp report``."""
+    from interp.labeling.results import LabelSet
+    from interp.reports.labels import write_label_report
+
+    labels = LabelSet.load(args.labels)
+    src = Path(args.labels)
+    out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
+    paths = write_label_report(labels, out, args.title)
+    print(f"report: {paths['html']}")
+    return 0
