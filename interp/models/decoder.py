@@ -150,7 +150,12 @@ def load_hooked_transformer_from_dir(
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(path)
     with _quiet_transformer_lens(), _neutral_path(path) as tl_path:
-        probe = loading.get_pretrained_model_config(tl_path, first_n_layers=n_layers)
+        probe = loading.get_pretrained_model_config(tl_path)
+        if n_layers is not None and n_layers > probe.n_layers:
+            raise InputError(
+                f"{path.name} has {probe.n_layers} layers; n_layers must be in [1, {probe.n_layers}], "
+                f"got {n_layers}. Omit n_layers to load the whole model."
+            )
         proc = dict(processing) if processing is not None else default_processing(probe.normalization_type)
         cfg = loading.get_pretrained_model_config(
             tl_path,

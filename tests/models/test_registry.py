@@ -80,6 +80,11 @@ def test_hub_name_offline_says_how_to_load_locally(monkeypatch):
         interp.load_model("google/vit-base-patch16-224")
 
 
+def test_too_many_layers_is_named(tiny_llama_dir):
+    with pytest.raises(InputError, match=r"has 2 layers; n_layers must be in \[1, 2\]"):
+        interp.load_model(str(tiny_llama_dir), n_layers=3)
+
+
 def test_bad_options():
     with pytest.raises(InputError, match="n_layers"):
         interp.load_model("smollm2-135m", n_layers=0)
