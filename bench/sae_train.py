@@ -105,7 +105,8 @@ def _run_saelens(args, train: torch.Tensor, held: torch.Tensor) -> dict:
     torch.manual_seed(0)
     sae = TopKTrainingSAE(TopKTrainingSAEConfig(d_in=args.d_in, d_sae=args.d_sae, k=args.k,
                                                 aux_loss_coefficient=args.aux_coef))  # fmt: skip
-    cfg = SAETrainerConfig(total_training_samples=args.steps * args.batch_size, train_batch_size_samples=args.batch_size,
+    cfg = SAETrainerConfig(total_training_samples=args.steps * args.batch_size,
+                           train_batch_size_samples=args.batch_size,
                            lr=args.lr, lr_end=args.lr, dead_feature_window=max(1, args.dead_window // args.batch_size),
                            feature_sampling_window=10**9)  # fmt: skip
     trainer = SAETrainer(cfg=cfg, sae=sae, data_provider=iter(train.split(args.batch_size)))
@@ -197,8 +198,10 @@ def main() -> None:
     rows = []
     for m in ("ours", "saelens"):
         b = best[m]
-        rows.append({"method": m, "tokens_per_s": b["tokens_per_s"], "vs_saelens": b["tokens_per_s"] / best["saelens"]["tokens_per_s"],
-                     "roofline_fraction": b["tokens_per_s"] / roofline, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[m]),
+        rows.append({"method": m, "tokens_per_s": b["tokens_per_s"],
+                     "vs_saelens": b["tokens_per_s"] / best["saelens"]["tokens_per_s"],
+                     "roofline_fraction": b["tokens_per_s"] / roofline,
+                     "peak_rss_mb": max(r["peak_rss_mb"] for r in runs[m]),
                      "fvu": b["fvu"], "runs_tokens_per_s": [r["tokens_per_s"] for r in runs[m]]})  # fmt: skip
     print(f"data: {source}; TopK d_in {args.d_in} d_sae {args.d_sae} k {args.k}, batch {args.batch_size}, "
           f"{args.steps} steps, {args.repeats} interleaved runs each, {torch.get_num_threads()} threads")  # fmt: skip
@@ -210,7 +213,8 @@ def main() -> None:
               f"{r['peak_rss_mb']:>13,.0f}{r['fvu']:>9.4f}")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"source": source, "gemm_flops": flops, "roofline_tokens_per_s": roofline,
-                                               "args": {k: v for k, v in vars(args).items() if k not in ("worker", "data")},
+                                               "args": {k: v for k, v in vars(args).items()
+                                                        if k not in ("worker", "data")},
                                                "rows": rows}, indent=2))  # fmt: skip
 
 

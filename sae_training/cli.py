@@ -12,6 +12,7 @@ Examples::
         --arch topk --d-sae 2304 --k 32 --tokens 300000 --out runs/l6
     python -m sae_training train --from-store runs/demo/store --hook blocks.6.hook_resid_post --out runs/l6
     python -m sae_training resume --out runs/l6
+    torchrun --nproc_per_node 2 -m sae_training train --from-store runs/demo/store --threads 1 --out runs/l6x2
     python -m sae_training eval --sae runs/l6/blocks.6.hook_resid_post --model smollm2-135m
 """
 
@@ -44,7 +45,7 @@ def _add_fields(parser: argparse.ArgumentParser) -> None:
             kw: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS, "help": help_}
             if kind == "bool":
                 kw["action"] = argparse.BooleanOptionalAction
-            elif kind.startswith("tuple"):
+            elif "tuple" in kind:
                 kw |= {"nargs": "+", "action": "extend", "metavar": f.name.upper()}
             else:
                 kw["type"] = int if kind.startswith("int") else float if kind.startswith("float") else str
@@ -55,11 +56,17 @@ def _add_fields(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the three subcommands."""
     p = argparse.ArgumentParser(prog="sae-training", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("Examples::")[1])  # fmt: skip
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=__doc__.split("Examples::")[1])  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train SAEs (from a store, or capturing from a model)",
-                           description="Train one SAE per hook; rerunning the same command resumes.")  # fmt: skip
+                           description="Train one SAE per hook; rerunning the same command resumes an interrupted "
+                                       "run and returns at once from a finished one. Under torchrun "
+                                       "--nproc_per_node N the processes train data-parallel (--batch-size is "
+                                       "the global batch).")  # fmt: skip
     train.add_argument("--config", help="JSON or YAML file of config fields (flat or sectioned); flags override it.")
+    train.add_argument("--overwrite", action="store_true",
+                       help="discard any run already in --out (finished or not, any config) and train anew.")
     _add_fields(train)
     resume = sub.add_parser("resume", help="continue a checkpointed run",
                             description="Continue the run in --out from its newest checkpoint. Changing any "
@@ -86,12 +93,17 @@ def _train_config(args: argparse.Namespace, base: dict[str, Any] | None = None) 
     values = dict(base or {})
     if getattr(args, "config", None):
         values |= load_config_file(args.config)
-    flat = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    flat = {k: v for k, v in vars(args).items() if k not in ("command", "config", "overwrite")}
     cfg = TrainConfig.from_dict(values) if values else None
     return cfg.replace(**flat) if cfg is not None else TrainConfig.from_dict(flat)
 
 
 def _print_result(result: Any) -> None:
+    if result.rank != 0:  # data-parallel run: rank 0 speaks for all
+        return
+    if result.reused:
+        print(f"already trained: {result.out} finished with this configuration (see {result.out / 'train.json'}); "
+              "nothing to do. Pass --overwrite to train again.")  # fmt: skip
     print(f"trained {len(result.saes)} SAE(s), {result.steps} steps, {result.tokens:,} tokens, "
           f"{result.tokens_per_s:,.0f} tokens/s this run -> {result.out}")  # fmt: skip
     for hook, path in result.saes.items():
@@ -140,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             base = json.loads((out / "config.json").read_text())
             _print_result(train_sae(_train_config(args, base), resume=True))
         else:
-            _print_result(train_sae(_train_config(args)))
+            _print_result(train_sae(_train_config(args), overwrite=args.overwrite))
     except InterpError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

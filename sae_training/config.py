@@ -35,31 +35,33 @@ class SAESpec:
     """The SAE: architecture, width and sparsity hyperparameters."""
 
     arch: str = "topk"
-    """Architecture: topk, batchtopk, standard, jumprelu or gated (saved as the SAELens class of that name; batchtopk is saved as jumprelu)."""
+    """Architecture: topk, batchtopk, standard, jumprelu or gated (saved as the SAELens class of that name;
+    batchtopk is saved as jumprelu)."""
     d_sae: int = 0
     """Number of latents; 0 means expansion × d_in."""
     expansion: int = 8
     """Latents per input dimension when d_sae is 0."""
-    k: float = 32
+    k: float | int = 32
     """Active latents per token (topk; the batch average for batchtopk)."""
     aux_k: int = 0
     """Dead latents in the AuxK loss (topk, batchtopk); 0 means d_in / 2."""
-    aux_k_coefficient: float = 1 / 32
+    aux_k_coefficient: float | int = 1 / 32
     """Weight of the AuxK dead-latent loss (topk, batchtopk); 0 disables it."""
-    l1_coefficient: float = 5.0
+    l1_coefficient: float | int = 5.0
     """L1 sparsity weight (standard, gated)."""
-    l0_coefficient: float = 1.0
+    l0_coefficient: float | int = 1.0
     """L0 sparsity weight (jumprelu)."""
-    jumprelu_bandwidth: float = 0.05
+    jumprelu_bandwidth: float | int = 0.05
     """Straight-through estimator bandwidth (jumprelu)."""
-    jumprelu_init_threshold: float = 0.01
+    jumprelu_init_threshold: float | int = 0.01
     """Initial threshold (jumprelu)."""
-    topk_threshold_lr: float = 0.01
+    topk_threshold_lr: float | int = 0.01
     """Update rate of the running threshold saved with a batchtopk SAE."""
     b_dec_init: str = "median"
     """Decoder bias initialisation from the data: median (geometric median), mean or zeros."""
     normalize: str = "norm"
-    """Input normalisation: norm (scale so that the mean token norm is sqrt(d_in); the scale is folded into the saved weights and recorded) or none."""
+    """Input normalisation: norm (scale so that the mean token norm is sqrt(d_in); the scale is folded into the
+    saved weights and recorded) or none."""
 
     def __post_init__(self) -> None:
         check_arch(self.arch)
@@ -76,12 +78,13 @@ class SAESpec:
 class DataSpec:
     """Where activations come from: an existing store, or a model + hook + dataset captured into one."""
 
-    from_store: str | None = None
+    from_store: str | Path | None = None
     """Train from this activation store (a directory written by interp capture)."""
     model: str | None = None
     """Model to capture from (registry name, local directory or hub name) when no store is given."""
-    hook: tuple[str, ...] = ()
-    """Hook name(s), e.g. blocks.6.hook_resid_post; several train several SAEs from one pass. Default: every hook of the store."""
+    hook: str | tuple[str, ...] | list[str] = ()
+    """Hook name(s), e.g. blocks.6.hook_resid_post; several train several SAEs from one pass.
+    Default: every hook of the store."""
     dataset: str = "bible"
     """Text corpus (bible, fortunes, pydoc or a file path) to capture; its heldout split is used for evaluation."""
     tokens: int = 300_000
@@ -97,6 +100,8 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hook", (self.hook,) if isinstance(self.hook, str) else tuple(self.hook))
+        if self.from_store is not None:
+            object.__setattr__(self, "from_store", str(self.from_store))
         _choice("on_nonfinite", self.on_nonfinite, ("error", "skip"))
         if self.from_store is None and (self.model is None or not self.hook):
             raise InputError("say where activations come from: --from-store DIR, or --model NAME with --hook HOOK "
@@ -111,22 +116,23 @@ class OptimSpec:
 
     batch_size: int = 2048
     """Tokens per training step."""
-    lr: float = 4e-4
+    lr: float | int = 4e-4
     """Peak learning rate."""
-    lr_warmup: float = 0.05
+    lr_warmup: float | int = 0.05
     """Fraction of the steps spent warming the learning rate up linearly from 0."""
-    lr_decay: float = 0.2
+    lr_decay: float | int = 0.2
     """Fraction of the steps, at the end, over which the learning rate decays linearly to lr_end × lr."""
-    lr_end: float = 0.0
+    lr_end: float | int = 0.0
     """Final learning rate as a fraction of lr."""
-    adam_beta1: float = 0.9
+    adam_beta1: float | int = 0.9
     """Adam beta1."""
-    adam_beta2: float = 0.999
+    adam_beta2: float | int = 0.999
     """Adam beta2."""
-    grad_clip: float = 1.0
+    grad_clip: float | int = 1.0
     """Clip the gradient norm to this (0: no clipping), as SAELens does."""
     dead_window: int = 100_000
-    """A latent that has not fired for this many training tokens is dead (AuxK target, dead fraction in the progress bar)."""
+    """A latent that has not fired for this many training tokens is dead (AuxK target, dead fraction in the
+    progress bar)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.lr <= 0 or not (0 <= self.lr_warmup + self.lr_decay <= 1):
@@ -138,7 +144,7 @@ class OptimSpec:
 class RunSpec:
     """Output directory, seed, checkpoints, evaluation and progress."""
 
-    out: str = "runs/sae"
+    out: str | Path = "runs/sae"
     """Run directory: config.json, checkpoints/, one SAELens SAE folder per hook, eval.json and eval.html."""
     seed: int = 0
     """Seed of the initialisation and of the data order."""
@@ -158,6 +164,13 @@ class RunSpec:
     """torch threads (0: torch's default)."""
     progress: bool = True
     """Show a progress bar (tokens/s, loss, L0, dead fraction)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", str(self.out))
+        if min(self.checkpoint_every, self.eval_tokens, self.threads) < 0 or self.keep_checkpoints < 1:
+            got = f"{self.checkpoint_every}, {self.eval_tokens}, {self.threads}, {self.keep_checkpoints}"
+            raise InputError(f"checkpoint_every, eval_tokens and threads must be >= 0 and keep_checkpoints >= 1; "
+                             f"got {got}.")
 
 
 _SECTIONS = {"sae": SAESpec, "data": DataSpec, "optim": OptimSpec, "run": RunSpec}
@@ -202,7 +215,8 @@ class TrainConfig:
                 if key in changes:
                     sec[key] = changes.pop(key)
         if changes:
-            raise UnknownNameError("config field", next(iter(changes)), [f.name for c in _SECTIONS.values() for f in fields(c)])
+            known = [f.name for c in _SECTIONS.values() for f in fields(c)]
+            raise UnknownNameError("config field", next(iter(changes)), known)
         return TrainConfig.from_dict(d)
 
     def diff(self, other: TrainConfig, ignore: frozenset[str] = frozenset()) -> list[str]:
@@ -227,7 +241,7 @@ def field_docs(cls: type) -> dict[str, str]:
     tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
     body = tree.body[0].body  # type: ignore[attr-defined]
     docs = {}
-    for node, nxt in zip(body, body[1:]):
+    for node, nxt in zip(body, body[1:], strict=False):
         if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
             docs[node.target.id] = " ".join(str(nxt.value.value).split())  # type: ignore[union-attr]
     return docs

@@ -70,12 +70,13 @@ def d_in_of(store: Any, hook: str) -> int:
     return int(math.prod(store.shape(hook)))
 
 
-def stream(store: Any, hooks: list[str], batch_size: int, seed: int, start: int, total: int
-           ) -> Iterator[tuple[int, dict[str, Float[Tensor, "batch d_in"]]]]:  # fmt: skip
-    """Yield ``(step, {hook: [batch_size, d_in] float32})`` for steps ``start .. total-1``.
+def stream(store: Any, hooks: list[str], batch_size: int, seed: int, start: int, total: int,
+           rows: slice = slice(None)) -> Iterator[tuple[int, dict[str, Float[Tensor, "batch d_in"]]]]:  # fmt: skip
+    """Yield ``(step, {hook: [batch, d_in] float32})`` for steps ``start .. total-1``.
 
     Batches are the store's seeded shuffle (epoch ``e`` uses ``seed + e``), full
-    batches only, as many epochs as ``total`` steps need.
+    batches of ``batch_size`` only, as many epochs as ``total`` steps need;
+    ``rows`` picks this process's part of each (data-parallel runs).
     """
     per_epoch = store.n_tokens // batch_size
     if per_epoch < 1:
@@ -87,7 +88,7 @@ def stream(store: Any, hooks: list[str], batch_size: int, seed: int, start: int,
         if step >= total:
             return
         if step >= start:
-            yield step, {h: batch[h].reshape(batch_size, -1).float() for h in hooks}  # [batch, d_in]
+            yield step, {h: batch[h][rows].flatten(1).float() for h in hooks}  # [batch, d_in], heads concatenated
 
 
 def sample_rows(store: Any, hook: str, n: int, seed: int) -> Float[Tensor, "n d_in"]:
@@ -111,7 +112,7 @@ def geometric_median(x: Float[Tensor, "n d"], iters: int = 50, eps: float = 1e-6
 
 
 def input_stats(x: Float[Tensor, "n d_in"], normalize: str, b_dec_init: str) -> tuple[float, Tensor]:
-    """``(scale, b_dec)``: the input scale (mean norm becomes sqrt(d_in)) and the decoder-bias start, in scaled units."""
+    """``(scale, b_dec)``: the input scale (mean norm becomes sqrt(d_in)) and the decoder-bias start (scaled units)."""
     scale = math.sqrt(x.shape[1]) / float(x.norm(dim=1).mean().clamp_min(1e-12)) if normalize == "norm" else 1.0
     xs = x * scale
     b_dec = {"median": geometric_median, "mean": lambda t: t.mean(0), "zeros": lambda t: torch.zeros(t.shape[1])}
@@ -127,4 +128,4 @@ def finite_or_skip(x: Tensor, hook: str, step: int, on_nonfinite: str) -> bool:
         log.warning("skipping batch %d: %s holds %d NaN/Inf values", step, hook, bad)
         return False
     raise InputError(f"activation batch {step} of hook {hook} holds {bad} NaN/Inf values. Recapture the store "
-                     "(interp capture checks finiteness), or pass --on-nonfinite skip to skip such batches.")  # fmt: skip
+                     "(interp capture checks finiteness), or pass --on-nonfinite skip to skip such batches.")

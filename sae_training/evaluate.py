@@ -94,7 +94,7 @@ def _eval_model(saes: dict[str, Any], model: Any, dataset: Any, n_tokens: int, c
     for batch in source.batches(batch_size):
         tokens, keep = batch.load(), keep_mask(batch, "content")  # [n, pos] each
         seen: dict[str, torch.Tensor] = {}
-        grab = [(h, lambda a, hook, h=h: seen.__setitem__(h, a.detach().clone())) for h in saes]
+        grab = [(h, lambda a, hook, h=h, seen=seen: seen.__setitem__(h, a.detach().clone())) for h in saes]
         clean = _logits(model, tokens, grab)
         for h, sae in saes.items():
             act = seen[h]  # [n, pos, *shape]
@@ -149,6 +149,9 @@ def evaluate_sae(sae: Any, hook: str | None = None, *, model: Any = None, datase
 
     saes = _as_saes(sae, hook)
     with _flat_io(saes), quiet_saelens():
+        if model is not None and not _is_lm(model):
+            raise InputError(f"{getattr(model.cfg, 'model_name', 'the model')} is not a language model: the CE/KL "
+                             "splice needs next-token logits. Evaluate on its activations with store=... instead.")
         if model is not None:
             recon, splice = _eval_model(saes, model, dataset, n_tokens, context_size, batch_size)
             results = {h: recon[h].result() | splice[h].result() for h in saes}
@@ -181,6 +184,12 @@ def _load_eval_model(name: str | None) -> Any:
         return None
 
 
+def _is_lm(model: Any) -> bool:
+    from interp.models.contract import model_info
+
+    return model_info(model).kind == "decoder"
+
+
 def evaluate_run(result: Any, store: Any, model: Any = None, data: Any = None) -> dict[str, dict[str, Any]]:
     """Evaluate the SAEs of a finished training run; writes ``eval.json`` / ``eval.html`` into the run folder.
 
@@ -189,8 +198,12 @@ def evaluate_run(result: Any, store: Any, model: Any = None, data: Any = None) -
     cfg = result.config
     segs = store.manifest.segments
     dataset = data if data is not None else segs[0].dataset.get("name") if segs else cfg.data.dataset
-    if model is None:
+    kind = (store.manifest.model or {}).get("kind", "decoder")
+    if model is None and kind == "decoder":
         model = _load_eval_model(cfg.run.eval_model or cfg.data.model or (store.manifest.model or {}).get("name"))
+    if model is not None and not _is_lm(model):
+        log.info("%s is not a language model: no CE/KL splice, reconstruction metrics only", kind)
+        model = None
     kw = {"n_tokens": cfg.run.eval_tokens, "context_size": cfg.data.context_size, "batch_size": cfg.run.eval_batch_size}
     if model is not None:
         return evaluate_sae(result.saes, model=model, dataset=dataset, out=result.out, **kw)

@@ -73,7 +73,7 @@ class SpliceStats:
 
     @torch.no_grad()
     def add(self, logits: dict[str, Tensor], tokens: Tensor, mask: Tensor) -> None:
-        """Add one batch: ``logits[kind] [n, pos, vocab]``, ``tokens [n, pos]``, ``mask [n, pos-1]`` of scored predictions."""
+        """Add one batch: ``logits[kind] [n, pos, vocab]``, ``tokens [n, pos]``, ``mask [n, pos-1]`` (scored ones)."""
         target = tokens[:, 1:]
         logp = {k: torch.log_softmax(v[:, :-1].float(), -1) for k, v in logits.items()}  # [n, pos-1, vocab]
         for k, lp in logp.items():

@@ -20,7 +20,8 @@ def frequency_figure(freqs: dict[str, torch.Tensor]) -> Any:
     for hook, f in freqs.items():
         fig.add_trace(go.Histogram(x=torch.log10(f.double() + 1e-10).tolist(), name=hook, nbinsx=60, opacity=0.75))
     fig.update_layout(title="Latent firing frequency on held-out data", barmode="overlay",
-                      xaxis_title="log10 fraction of tokens a latent fires on (dead: -10)", yaxis_title="latents")  # fmt: skip
+                      xaxis_title="log10 fraction of tokens a latent fires on (dead: -10)",
+                      yaxis_title="latents")  # fmt: skip
     return fig
 
 

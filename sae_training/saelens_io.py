@@ -27,20 +27,24 @@ from sae_training.archs.base import TrainableSAE
 __all__ = ["save_sae", "load_sae", "to_trainable", "to_saelens", "quiet_saelens"]
 
 _KWARGS_WARNING = r"\s*This SAE has non-empty model_from_pretrained_kwargs"
+_TL_UTILS_WARNING = r"The 'utils' module has been deprecated"
 
 
 class quiet_saelens(warnings.catch_warnings):
-    """Silence SAELens's reminder about ``model_from_pretrained_kwargs`` (we record them on purpose)."""
+    """Silence SAELens's reminder about ``model_from_pretrained_kwargs`` (we record them on purpose) and,
+    on its first import, its use of TransformerLens's deprecated ``utils`` module (theirs to fix)."""
 
     def __enter__(self) -> Any:
         out = super().__enter__()
         warnings.filterwarnings("ignore", message=_KWARGS_WARNING, category=UserWarning)
+        warnings.filterwarnings("ignore", message=_TL_UTILS_WARNING, category=DeprecationWarning)
         return out
 
 
 def to_saelens(sae: TrainableSAE, metadata: dict[str, Any], scale: float = 1.0) -> Any:
     """The SAELens inference SAE equal to ``sae`` on raw inputs (``scale`` folded in)."""
-    from sae_lens import SAE
+    with quiet_saelens():
+        from sae_lens import SAE
 
     hook = str(metadata.get("hook_name") or "")
     cfg = {"architecture": sae.inference_arch, "d_in": sae.d_in, "d_sae": sae.d_sae, "dtype": "float32",
@@ -86,7 +90,8 @@ def save_sae(sae: TrainableSAE, path: str | Path, metadata: dict[str, Any], scal
 
 def load_sae(path: str | Path, device: str = "cpu") -> Any:
     """Load an SAE folder in SAELens's layout (ours or SAELens's own) as a SAELens inference SAE."""
-    from sae_lens import SAE
+    with quiet_saelens():
+        from sae_lens import SAE
 
     p = Path(path)
     if not (p / "cfg.json").is_file() or not (p / "sae_weights.safetensors").is_file():

@@ -6,7 +6,9 @@ geometric median or mean, input scale so that the mean token norm is
 ``sqrt(d_in)``), and runs Adam with a linear warm-up, a constant phase and a
 linear decay. Every ``checkpoint_every`` steps it writes an atomic checkpoint;
 rerunning the same command (or ``resume``) continues from the newest one and
-ends with the same weights as an uninterrupted run. At the end each SAE is
+ends with the same weights as an uninterrupted run; rerunning a finished run
+returns at once (``train.json`` is the done marker; ``overwrite`` retrains).
+Under torchrun the processes train data-parallel (:mod:`sae_training.distributed`). At the end each SAE is
 saved in SAELens's layout under ``<out>/<hook>/`` and, unless disabled,
 evaluated on held-out data (:mod:`sae_training.evaluate`).
 """
@@ -15,12 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from jaxtyping import Float
+from torch import Tensor
 
 from interp.cache import atomic_write_text
 from interp.errors import InputError
@@ -37,6 +42,7 @@ from sae_training.data import (
     sample_rows,
     stream,
 )
+from sae_training.distributed import SINGLE, Dist, setup
 
 __all__ = ["train_sae", "TrainResult", "lr_factor"]
 
@@ -58,6 +64,8 @@ class TrainResult:
         final: hook -> last-step loss, mse, l0 and dead fraction.
         eval: hook -> evaluation metrics (None when not evaluated).
         config: the resolved configuration.
+        reused: the run had already finished with this configuration; nothing was trained.
+        rank: this process's rank in a data-parallel run (only rank 0 wrote outputs).
     """
 
     out: Path
@@ -70,6 +78,8 @@ class TrainResult:
     eval: dict[str, dict[str, Any]] | None
     config: TrainConfig
     trained: dict[str, TrainableSAE] = field(default_factory=dict, repr=False)
+    reused: bool = False
+    rank: int = 0
 
     def load(self, hook: str | None = None) -> Any:
         """The saved SAE of ``hook`` (default: the only/first one) as a SAELens SAE."""
@@ -140,10 +150,22 @@ def _restore(cfg: TrainConfig, store: Any, saved: dict[str, Any]) -> dict[str, _
     return states
 
 
-def _train_step(st: _HookState, x: torch.Tensor, step: int, total: int, o: OptimSpec) -> None:
+def _reduce(stats: StepStats, d: Dist) -> StepStats:
+    """The step's statistics over the whole global batch (firing counts summed, losses averaged)."""
+    names = list(stats.terms)
+    loss, mse, *terms = d.mean_floats([stats.loss, stats.mse, *stats.terms.values()])
+    fired = d.sum_tensor(stats.fired.clone())  # [d_sae]
+    return StepStats(loss, mse, fired, stats.n_tokens * d.world, dict(zip(names, terms, strict=True)))
+
+
+def _train_step(st: _HookState, x: Float[Tensor, "batch d_in"], step: int, total: int, o: OptimSpec,
+                d: Dist = SINGLE) -> None:  # fmt: skip
     for group in st.optimizer.param_groups:
         group["lr"] = o.lr * lr_factor(step, total, o)
     stats = st.sae.step(x * st.scale, st.since_fired >= o.dead_window)
+    if d.active:  # after the custom backward: see sae_training.distributed for why not DDP's hooks
+        d.average_grads(st.sae)
+        stats = _reduce(stats, d)
     st.sae.project_decoder_grad()
     if o.grad_clip > 0:
         torch.nn.utils.clip_grad_norm_([p for p in st.sae.parameters() if p.grad is not None], o.grad_clip)
@@ -151,11 +173,12 @@ def _train_step(st: _HookState, x: torch.Tensor, step: int, total: int, o: Optim
     st.optimizer.zero_grad(set_to_none=True)
     st.sae.constrain()
     st.sae.after_step(stats)
-    st.since_fired += x.shape[0]
+    d.average_buffers(st.sae)
+    st.since_fired += stats.n_tokens
     st.since_fired[stats.fired > 0] = 0
     if step >= total - max(1, total // 4):
         st.fired_late += stats.fired.double()
-        st.tokens_late += x.shape[0]
+        st.tokens_late += stats.n_tokens
     st.last = stats
 
 
@@ -165,30 +188,47 @@ def _summary(st: _HookState, o: OptimSpec) -> dict[str, float]:
     return {"loss": s.loss, "mse": s.mse, "l0": s.l0, "dead_fraction": dead} if s else {"dead_fraction": dead}
 
 
-def _progress(cfg: TrainConfig, total: int, start: int) -> Any:
+def _progress(cfg: TrainConfig, total: int, start: int, show: bool) -> Any:
     from tqdm.auto import tqdm
 
     bs = cfg.optim.batch_size
     return tqdm(total=total * bs, initial=start * bs, unit="tok", unit_scale=True, dynamic_ncols=True,
-                desc=f"train {cfg.sae.arch}", disable=not cfg.run.progress, smoothing=0.1)  # fmt: skip
+                desc=f"train {cfg.sae.arch}", disable=not (cfg.run.progress and show), smoothing=0.1)  # fmt: skip
 
 
-def _loop(cfg: TrainConfig, store: Any, states: dict[str, _HookState], start: int, total: int) -> None:
+def _loop(cfg: TrainConfig, store: Any, states: dict[str, _HookState], start: int, total: int, d: Dist) -> None:
     o, out = cfg.optim, Path(cfg.run.out)
-    with _progress(cfg, total, start) as bar:
-        for step, batch in stream(store, list(states), o.batch_size, cfg.run.seed, start, total):
+    rows = d.local_rows(o.batch_size)
+    with _progress(cfg, total, start, d.main) as bar:
+        for step, batch in stream(store, list(states), o.batch_size, cfg.run.seed, start, total, rows):
             for hook, st in states.items():
-                if finite_or_skip(batch[hook], hook, step, cfg.data.on_nonfinite):
-                    _train_step(st, batch[hook], step, total, o)
+                if _finite(batch[hook], hook, step, cfg.data.on_nonfinite, d):
+                    _train_step(st, batch[hook], step, total, o, d)
             bar.update(o.batch_size)
             if step % 5 == 0 or step == total - 1:
                 first = _summary(next(iter(states.values())), o)
                 bar.set_postfix(loss=f"{first.get('loss', 0):.4g}", l0=f"{first.get('l0', 0):.1f}",
                                 dead=f"{first['dead_fraction']:.3f}", refresh=False)  # fmt: skip
             done = step + 1
-            if cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
+            if d.main and cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
                 save_checkpoint(out, done, {"step": done, "config": cfg.to_dict(), "hooks": _state_dict(states)},
                                 cfg.run.keep_checkpoints)  # fmt: skip
+
+
+def _finite(x: Float[Tensor, "batch d_in"], hook: str, step: int, on_nonfinite: str, d: Dist) -> bool:
+    """Whether to train on this batch; in a data-parallel run every rank decides alike."""
+    if not d.active:
+        return finite_or_skip(x, hook, step, on_nonfinite)
+    here = bool(torch.isfinite(x).all())
+    n_bad = d.sum_tensor(torch.tensor([0.0 if here else 1.0])).item()
+    if not here:
+        return finite_or_skip(x, hook, step, on_nonfinite)  # raises naming the batch and hook, or skips
+    if n_bad == 0:
+        return True
+    if on_nonfinite == "skip":
+        return False
+    raise InputError(f"activation batch {step} of hook {hook} holds NaN/Inf values in another process's rows. "
+                     "Recapture the store, or pass --on-nonfinite skip to skip such batches.")  # fmt: skip
 
 
 def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> None:
@@ -203,7 +243,8 @@ def _check_run_dir(out: Path, cfg: TrainConfig, resume: bool) -> None:
     changed = old.diff(cfg, ignore=RESUME_MUTABLE)
     if changed:
         raise InputError(f"{out} holds a run with another configuration; these fields differ: {'; '.join(changed)}. "
-                         "Resume with the original settings, or train into a new --out.")  # fmt: skip
+                         "Resume with the original settings, train into a new --out, or pass --overwrite to "
+                         "discard the old run.")  # fmt: skip
 
 
 def _metadata(cfg: TrainConfig, store: Any, hook: str, steps: int) -> dict[str, Any]:
@@ -226,9 +267,40 @@ def _finish(cfg: TrainConfig, store: Any, states: dict[str, _HookState], total: 
     return paths
 
 
+def _finished(out: Path, cfg: TrainConfig) -> TrainResult | None:
+    """The result of a run in ``out`` that already finished (``train.json`` and every SAE folder present)."""
+    done = out / "train.json"
+    if not done.is_file():
+        return None
+    summary = json.loads(done.read_text())
+    saes = {h: Path(p) for h, p in summary.get("saes", {}).items()}
+    if not saes or not all((p / "cfg.json").is_file() for p in saes.values()):
+        return None
+    return TrainResult(out, saes, summary["steps"], summary["tokens"], summary["seconds"], summary["tokens_per_s"],
+                       summary["final"], summary["eval"], cfg, reused=True)  # fmt: skip
+
+
+def _clear_run(out: Path, cfg: TrainConfig) -> None:
+    """Remove what a previous training run left in ``out`` (``--overwrite``); a captured store stays if reusable."""
+    saved = out / "config.json"
+    if (out / "train.json").is_file():
+        for p in json.loads((out / "train.json").read_text()).get("saes", {}).values():
+            shutil.rmtree(p, ignore_errors=True)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    for name in ("train.json", "eval.json", "eval.html"):
+        (out / name).unlink(missing_ok=True)
+    if saved.is_file() and cfg.data.from_store is None:
+        old = TrainConfig.from_dict(json.loads(saved.read_text()))
+        if old.data != cfg.data:  # the store was captured for other data
+            shutil.rmtree(out / "store", ignore_errors=True)
+
+
 def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: Any = None, eval_model: Any = None,
-              eval_data: Any = None, resume: bool = False) -> TrainResult:  # fmt: skip
-    """Train one SAE per hook as ``cfg`` describes; rerunning the same call resumes.
+              eval_data: Any = None, resume: bool = False, overwrite: bool = False) -> TrainResult:  # fmt: skip
+    """Train one SAE per hook as ``cfg`` describes; rerunning the same call resumes, or returns at once when done.
+
+    Under ``torchrun --nproc_per_node N`` the processes train data-parallel
+    (:mod:`sae_training.distributed`); only rank 0 writes outputs.
 
     Args:
         cfg: a :class:`TrainConfig` or a (flat or sectioned) dict of its fields.
@@ -237,19 +309,42 @@ def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: An
         eval_model: the model for the CE/KL evaluation (default: loaded from the store's model name).
         eval_data: held-out data for that model (default: the heldout split of the store's dataset).
         resume: require an existing run in ``cfg.run.out`` (``resume`` subcommand).
+        overwrite: discard a previous run in ``cfg.run.out`` (finished or not, any configuration) and train anew.
 
     Returns:
         A :class:`TrainResult`; the SAEs are in ``<out>/<hook>/`` in SAELens's layout.
+        ``result.reused`` is true when the run had already finished and nothing was trained.
     """
     cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
+    d = setup(cfg.optim.batch_size)
+    try:
+        return _train(cfg, d, model, store, eval_model, eval_data, resume, overwrite)
+    finally:
+        d.close()
+
+
+def _train(cfg: TrainConfig, d: Dist, model: Any, store: Any, eval_model: Any, eval_data: Any, resume: bool,
+           overwrite: bool) -> TrainResult:  # fmt: skip
     out = Path(cfg.run.out)
-    _check_run_dir(out, cfg, resume)
+    if not overwrite:
+        _check_run_dir(out, cfg, resume)
+        done = _finished(out, cfg)
+        if done is not None:
+            log.info("%s already finished training with this configuration; pass --overwrite to retrain", out)
+            done.rank = d.rank
+            return done
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
-    from interp.runs import RunDir
+    if d.main:
+        from interp.runs import RunDir
 
-    RunDir(out.name, cfg.to_dict(), root=out.parent, overwrite=True)  # config.json + env.json
-    store = store if store is not None else open_training_store(cfg.data, out, model, cfg.run.progress)
+        if overwrite:
+            _clear_run(out, cfg)
+        RunDir(out.name, cfg.to_dict(), root=out.parent, overwrite=True)  # config.json + env.json
+        store = store if store is not None else open_training_store(cfg.data, out, model, cfg.run.progress)
+    d.barrier()  # rank 0 has cleared the run and captured the store; the others now read it
+    if not d.main:
+        store = store if store is not None else open_training_store(cfg.data, out, model, False)
     hooks = resolve_hooks(store, cfg.data.hook)
     total = cfg.data.tokens // cfg.optim.batch_size
     if total < 1:
@@ -262,19 +357,24 @@ def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: An
     else:
         torch.manual_seed(cfg.run.seed)
         start, states = 0, {h: _new_state(cfg, store, h, i) for i, h in enumerate(hooks)}
+    for st in states.values():
+        d.broadcast_module(st.sae)  # identical by construction; made certain
     t0 = time.perf_counter()
-    _loop(cfg, store, states, start, total)
+    _loop(cfg, store, states, start, total, d)
     seconds = time.perf_counter() - t0
-    paths = _finish(cfg, store, states, total)
     final = {h: _summary(st, cfg.optim) for h, st in states.items()}
+    paths = _finish(cfg, store, states, total) if d.main else {h: out / h for h in states}
     result = TrainResult(out, paths, total, total * cfg.optim.batch_size, seconds,
                          (total - start) * cfg.optim.batch_size / max(seconds, 1e-9), final, None, cfg,
-                         {h: st.sae for h, st in states.items()})  # fmt: skip
+                         {h: st.sae for h, st in states.items()}, rank=d.rank)  # fmt: skip
+    if not d.main:
+        return result
     if cfg.run.eval:
         from sae_training.evaluate import evaluate_run
 
         result.eval = evaluate_run(result, store, model=eval_model, data=eval_data)
     summary = {"saes": {h: str(p) for h, p in paths.items()}, "steps": total, "tokens": result.tokens,
-               "seconds": seconds, "tokens_per_s": result.tokens_per_s, "final": final, "eval": result.eval}  # fmt: skip
-    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, default=str) + "\n")
+               "seconds": seconds, "tokens_per_s": result.tokens_per_s, "processes": d.world, "final": final,
+               "eval": result.eval}  # fmt: skip
+    atomic_write_text(out / "train.json", json.dumps(summary, indent=2, default=str) + "\n")  # also the done marker
     return result

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from jaxtyping import Float, Int
+from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 __all__ = ["sparse_decode", "encoder_backward", "auxk_terms", "fired_counts"]
@@ -76,6 +76,6 @@ def auxk_terms(pre: Float[Tensor, "batch d_sae"], dead: torch.Tensor, residual: 
     return loss, idx, vals
 
 
-def fired_counts(idx: Tensor, active: Tensor, d_sae: int) -> Int[Tensor, " d_sae"]:
+def fired_counts(idx: Int[Tensor, "*dims"], active: Bool[Tensor, "*dims"], d_sae: int) -> Float[Tensor, " d_sae"]:
     """Tokens on which each latent fired, from chosen indices and a mask of positive values."""
     return torch.bincount(idx.reshape(-1), weights=active.reshape(-1).to(torch.float32), minlength=d_sae)

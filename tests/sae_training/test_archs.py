@@ -8,7 +8,7 @@ import torch
 from interp.errors import UnknownNameError
 from sae_training.archs import ARCHITECTURES, get_arch
 from sae_training.config import SAESpec
-from sae_training.saelens_io import load_sae, save_sae, to_trainable
+from sae_training.saelens_io import load_sae, quiet_saelens, save_sae, to_trainable
 
 
 def _perturbed(arch: str, d_in: int = 32, d_sae: int = 128, **spec):
@@ -55,11 +55,13 @@ def test_sparse_step_matches_dense_autograd(arch):
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
 def test_saved_sae_loads_in_saelens_with_same_outputs(arch, tmp_path):
-    from sae_lens import SAE
+    with quiet_saelens():  # SAELens's own import warns about TransformerLens's deprecated utils
+        from sae_lens import SAE
 
     m = _perturbed(arch, k=8)
     scale = 0.37  # the input-normalisation scale is folded into the saved weights
-    meta = {"hook_name": "blocks.0.hook_resid_post", "model_name": "tiny", "model_from_pretrained_kwargs": {"fold_ln": True}}
+    meta = {"hook_name": "blocks.0.hook_resid_post", "model_name": "tiny",
+            "model_from_pretrained_kwargs": {"fold_ln": True}}
     path = save_sae(m, tmp_path / "sae", meta, scale=scale, frequency=torch.rand(128))
     assert {p.name for p in path.iterdir()} == {"cfg.json", "sae_weights.safetensors", "sparsity.safetensors"}
     with pytest.warns(UserWarning, match="model_from_pretrained_kwargs"):
@@ -75,7 +77,8 @@ def test_saved_sae_loads_in_saelens_with_same_outputs(arch, tmp_path):
 @pytest.mark.parametrize("arch", ["topk", "standard", "jumprelu", "gated"])
 def test_saelens_trained_sae_loads_into_ours(arch, tmp_path):
     """An SAE written by SAELens's training class (TopK with decoder-norm rescaling) loads with equal outputs."""
-    from sae_lens.registry import get_sae_training_class
+    with quiet_saelens():
+        from sae_lens.registry import get_sae_training_class
 
     cls, cfg_cls = get_sae_training_class(arch)
     extra = {"k": 8} if arch == "topk" else {}

@@ -122,7 +122,8 @@ def test_full_disk_during_checkpoint_keeps_the_previous_one(tmp_path, monkeypatc
 def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tiny_store, tmp_path):
     kw = {"d_sae": 2048, "batch_size": 512, "tokens": 60 * 512, "checkpoint_every": 10}
     args = ["--from-store", str(tiny_store.path), "--hook", HOOK, "--arch", "topk", "--k", "8", "--no-progress",
-            "--no-eval", "--out", str(tmp_path / "killed")] + [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]  # fmt: skip
+            "--no-eval", "--out", str(tmp_path / "killed")]  # fmt: skip
+    args += [f"--{k.replace('_', '-')}={v}" for k, v in kw.items()]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.Popen([sys.executable, "-m", "sae_training", "train", *args], env=env)
     first = tmp_path / "killed" / "checkpoints" / "step-00000010.pt"
