@@ -10,9 +10,18 @@ Stages, each writing ``runs/<name>/<stage>/`` and skipped when already done:
 ``datasets``
     Loads the text corpora and image sets, reports train / held-out sizes, and
     packs Bible text into SmolLM2 contexts.
+``capture``
+    Captures ``blocks.6.hook_resid_post`` and ``blocks.6.mlp.hook_post`` of
+    SmolLM2 over the Bible (train and held-out splits, context 128) into
+    activation stores, stopping the forward pass after block 6.
+``sae``
+    Trains a TopK SAE (d_sae 2304, k 32) on the captured residual stream and
+    evaluates it on held-out text (FVU, L0, CE loss recovered, KL).
+``labels``
+    Labels SAE latents and MLP neurons of the captured layer by PMI with their
+    exemplars, scores each label on held-out documents, and writes HTML reports.
 
-Later stages (capture, SAE training, labels, reports, steering) join this job
-as they land.
+Steering joins this job when it lands.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from interp.errors import InputError
 
 __all__ = ["DemoConfig", "run_demo", "register"]
 
-STAGES = ("models", "datasets")
+STAGES = ("models", "datasets", "capture", "sae", "labels")
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,14 @@ class DemoConfig:
         question: prompt the LM answers in the ``models`` stage.
         context_size: tokens per packed context in the ``datasets`` stage.
         n_digits: held-out digit images the ViT probe classifies.
+        layer: SmolLM2 block whose residual stream and MLP neurons are captured.
+        capture_corpus: text corpus captured.
+        train_tokens: tokens captured from the train split.
+        heldout_tokens: tokens captured from the held-out split.
+        d_sae: SAE width.
+        k: active latents per token (TopK).
+        sae_tokens: training tokens the SAE sees.
+        label_units: how many SAE latents and MLP neurons are labelled (the first N of each).
     """
 
     name: str = "demo"
@@ -56,6 +73,14 @@ class DemoConfig:
     question: str = "What is the capital of France?"
     context_size: int = 128
     n_digits: int = 64
+    layer: int = 6
+    capture_corpus: str = "bible"
+    train_tokens: int = 300_000
+    heldout_tokens: int = 50_000
+    d_sae: int = 2304
+    k: int = 32
+    sae_tokens: int = 300_000
+    label_units: int = 256
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -64,6 +89,13 @@ class DemoConfig:
             raise InputError(f"unknown demo stage(s) {unknown}; expected a subset of {list(STAGES)}.")
         if self.context_size < 8 or self.n_digits < 1:
             raise InputError("context_size must be >= 8 and n_digits >= 1.")
+        if min(self.train_tokens, self.heldout_tokens, self.sae_tokens, self.label_units) < 1:
+            raise InputError("train_tokens, heldout_tokens, sae_tokens and label_units must be >= 1.")
+
+    @property
+    def hooks(self) -> tuple[str, str]:
+        """The captured hooks: residual stream and MLP neurons of ``layer``."""
+        return f"blocks.{self.layer}.hook_resid_post", f"blocks.{self.layer}.mlp.hook_post"
 
 
 def _say(msg: str) -> None:
@@ -167,6 +199,66 @@ def _stage_datasets(cfg: DemoConfig) -> dict[str, Any]:
     return out
 
 
+def _cli(*argv: str) -> None:
+    """Run an ``interp`` subcommand in-process, as a user would type it."""
+    from interp.cli import main
+
+    code = main(list(argv))
+    if code:
+        raise InputError(f"`interp {' '.join(argv)}` failed with exit code {code}; see the message above.")
+
+
+def _stage_capture(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+    from interp.store import open_store
+
+    out: dict[str, Any] = {}
+    for split, tokens in (("train", cfg.train_tokens), ("heldout", cfg.heldout_tokens)):
+        path = run.path / "store" / split
+        _say(f"capturing {','.join(cfg.hooks)} of {cfg.lm} over {cfg.capture_corpus}/{split} "
+             f"({tokens:,} tokens, context {cfg.context_size}) -> {path}")
+        _cli("capture", "--model", cfg.lm, "--hooks", ",".join(cfg.hooks), "--dataset", cfg.capture_corpus,
+             "--split", split, "--context-size", str(cfg.context_size), "--max-tokens", str(tokens),
+             "--out", str(path))
+        store = open_store(path)
+        print(store.summary(), flush=True)
+        out[split] = {"path": str(path), "tokens": store.n_tokens, "hooks": store.hooks}
+    return out
+
+
+def _stage_sae(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+    from sae_training import train_sae
+
+    from interp.models.registry import load_model
+
+    hook = cfg.hooks[0]
+    model = load_model(cfg.lm)  # full model: the CE/KL evaluation splices the SAE into it
+    result = train_sae({"from_store": str(run.path / "store" / "train"), "hook": [hook], "arch": "topk",
+                        "d_sae": cfg.d_sae, "k": cfg.k, "tokens": cfg.sae_tokens, "seed": cfg.seed,
+                        "out": str(run.path / "sae")}, eval_model=model)
+    metrics = result.eval.get(hook, {}) if result.eval else {}
+    shown = {k: metrics[k] for k in ("fvu", "l0", "ce_loss_recovered", "kl_div", "dead_fraction") if k in metrics}
+    _say(f"SAE {hook}: " + ", ".join(f"{k}={v:.3f}" for k, v in shown.items()))
+    return {"sae": str(result.saes[hook]), "eval": metrics, "tokens_per_s": result.tokens_per_s}
+
+
+def _stage_labels(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+    resid, mlp = cfg.hooks
+    store = str(run.path / "store" / "train")
+    sae_dir = run.read_json("sae/results.json")["sae"]
+    units = f"0:{cfg.label_units}"
+    out = {}
+    for what, extra in (("sae_latents", ["--hook", resid, "--sae", sae_dir]), ("mlp_neurons", ["--hook", mlp])):
+        dest = run.path / "labels" / what
+        _say(f"labelling {cfg.label_units} {what.replace('_', ' ')} -> {dest}")
+        _cli("label", "--store", store, *extra, "--model", cfg.lm, "--units", units, "--out", str(dest))
+        labels = run.read_json(f"labels/{what}/labels.json")
+        aurocs = sorted(u["scores"]["auroc"] for u in labels["units"] if u.get("scores", {}).get("auroc") is not None)
+        median = aurocs[len(aurocs) // 2] if aurocs else None
+        out[what] = {"report": str(dest / "labels.html"), "units": len(labels["units"]), "median_auroc": median}
+        _say(f"{what}: median held-out detection AUROC {median if median is None else round(median, 3)}")
+    return out
+
+
 def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
     """Run the main job; returns the run directory's path."""
     from interp.runs import RunDir, seed_everything
@@ -182,8 +274,10 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
         _say(f"stage {stage} …")
         if stage == "models":
             result = {"lm": _stage_lm(cfg), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)}
-        else:
+        elif stage == "datasets":
             result = _stage_datasets(cfg)
+        else:
+            result = {"capture": _stage_capture, "sae": _stage_sae, "labels": _stage_labels}[stage](cfg, run)
         run.write_json(f"{stage}/results.json", result)
         run.mark_done(stage, {"seconds": round(time.perf_counter() - t0, 1)})
     _say(f"done in {time.perf_counter() - t0:.0f}s. Results: {run.path.resolve()}")
