@@ -11,8 +11,9 @@ first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interp._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -23,23 +24,21 @@ _EXPORTS = {
     "model_info": "interp.models.contract",
     "prepare_inputs": "interp.models.contract",
     "InterpError": "interp.errors",
+    "capture": "interp.capture.memory",
+    "capture_activations": "interp.capture.memory",
+    "capture_to_store": "interp.capture.to_store",
+    "open_store": "interp.store.reader",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from interp.errors import InterpError
-    from interp.models.contract import ModelInfo, model_info, prepare_inputs
-    from interp.models.registry import list_models, load_model
+    from interp.capture.memory import capture, capture_activations  # noqa: F401
+    from interp.capture.to_store import capture_to_store  # noqa: F401
+    from interp.errors import InterpError  # noqa: F401
+    from interp.models.contract import ModelInfo, model_info, prepare_inputs  # noqa: F401
+    from interp.models.registry import list_models, load_model  # noqa: F401
+    from interp.store.reader import open_store  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'interp' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -219,16 +219,14 @@ def _stage_capture(cfg: DemoConfig, run: Any) -> dict[str, Any]:
         _cli("capture", "--model", cfg.lm, "--hooks", ",".join(cfg.hooks), "--dataset", cfg.capture_corpus,
              "--split", split, "--context-size", str(cfg.context_size), "--max-tokens", str(tokens),
              "--out", str(path))
-        store = open_store(path)
-        print(store.summary(), flush=True)
+        store = open_store(path)  # `interp capture` printed its summary
         out[split] = {"path": str(path), "tokens": store.n_tokens, "hooks": store.hooks}
     return out
 
 
 def _stage_sae(cfg: DemoConfig, run: Any) -> dict[str, Any]:
-    from sae_training import train_sae
-
     from interp.models.registry import load_model
+    from sae_training import train_sae
 
     hook = cfg.hooks[0]
     model = load_model(cfg.lm)  # full model: the CE/KL evaluation splices the SAE into it

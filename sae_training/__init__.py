@@ -15,8 +15,9 @@ The facade is lazy (nothing heavy is imported until a name is used):
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "train_sae": "sae_training.trainer",
@@ -47,13 +48,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from sae_training.trainer import TrainResult, train_sae  # noqa: F401
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'sae_training' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -13,8 +13,9 @@ does, for the CLI) imports no torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "capture": "interp.capture.memory",
@@ -64,13 +65,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from interp.capture.workers import capture_parallel
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'interp.capture' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

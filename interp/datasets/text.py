@@ -119,7 +119,8 @@ class TokenContexts:
 # ----------------------------------------------------------------------------- corpora
 
 
-def load_texts(name: str | os.PathLike, split: str = "train", *, held_out: float = DEFAULT_HELD_OUT, text_field: str = "text",
+def load_texts(name: str | os.PathLike, split: str = "train", *, held_out: float = DEFAULT_HELD_OUT,
+               text_field: str = "text",
                limit: int | None = None) -> TextCorpus:
     """Load one split of a text corpus, offline.
 

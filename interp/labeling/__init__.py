@@ -15,8 +15,7 @@ Names resolve on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "LabelConfig": "interp.labeling.label",
@@ -40,13 +39,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'interp.labeling' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

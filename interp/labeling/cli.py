@@ -142,9 +142,9 @@ def _from_store(args: argparse.Namespace) -> Any:
         vocab = token_strings(model.tokenizer) if getattr(model, "tokenizer", None) is not None else None
     sae = None
     if args.sae:
-        from sae_lens import SAE
+        from sae_training.saelens_io import load_sae
 
-        sae = SAE.load_from_disk(args.sae, device="cpu")
+        sae = load_sae(args.sae)  # validates the folder; any SAELens-layout SAE works
     units = parse_units(args.units)
     width = sae.cfg.d_sae if sae is not None else store.shape(args.hook)[0]
     units = units if units is not None else list(range(width))

@@ -32,6 +32,7 @@ Llama, a BERT encoder and a DINOv2 ViT alike.
 """
 
 from __future__ import annotations
+
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable

@@ -17,8 +17,9 @@ Names resolve on first use (no torch import for ``interp --help``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from interp._lazy import lazy_exports
 
 _EXPORTS = {
     "Store": "interp.store.reader",
@@ -59,13 +60,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from interp.store.reader import Store, open_store, parse_bytes
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'interp.store' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -62,10 +62,10 @@ def test_killed_build_is_detected_and_rebuilt(tmp_path):
         "from interp.cache import cached_dir\n"
         "def build(out):\n"
         "    (out / 'weights.bin').write_bytes(b'partial')\n"
-        "    (pathlib.Path(r'%s') / 'started').touch()\n"
+        f"    (pathlib.Path(r'{tmp_path}') / 'started').touch()\n"
         "    time.sleep(60)\n"
-        "cached_dir('entry', build, root=pathlib.Path(r'%s'))\n"
-    ) % (tmp_path, tmp_path / "cache")
+        f"cached_dir('entry', build, root=pathlib.Path(r'{tmp_path / 'cache'}'))\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script])
     deadline = time.time() + 60
     while not (tmp_path / "started").exists():

@@ -54,19 +54,32 @@ def test_cli_reports_user_errors(capsys):
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
-    from interp.demo import DemoConfig, run_demo
+    """The main job's every stage, at a small scale (the shipped defaults run in `make demo`)."""
+    from interp.demo import STAGES, DemoConfig, run_demo
 
-    cfg = DemoConfig(name="t", runs_dir=str(tmp_path), n_digits=32)
+    cfg = DemoConfig(name="t", runs_dir=str(tmp_path), n_digits=32, train_tokens=12_800, heldout_tokens=2_560,
+                     sae_tokens=12_800, d_sae=256, k=8, label_units=8)
     path = run_demo(cfg)
-    res = json.loads((tmp_path / "t" / "models" / "results.json").read_text())
+    run = tmp_path / "t"
+    res = json.loads((run / "models" / "results.json").read_text())
     assert "Paris" in res["lm"]["answer"]
     assert res["encoder"]["cos_paraphrase"] > res["encoder"]["cos_unrelated"]
     assert res["vit"]["probe_accuracy"] > 0.5
-    data = json.loads((tmp_path / "t" / "datasets" / "results.json").read_text())
+    data = json.loads((run / "datasets" / "results.json").read_text())
     assert data["text"]["bible"]["train_docs"] > data["text"]["bible"]["heldout_docs"] > 0
     assert data["packed_bible"]["context_size"] == 128
+    cap = json.loads((run / "capture" / "results.json").read_text())
+    assert cap["train"]["tokens"] >= 12_000 and cap["heldout"]["tokens"] >= 2_400
+    assert set(cap["train"]["hooks"]) == {"blocks.6.hook_resid_post", "blocks.6.mlp.hook_post"}
+    sae = json.loads((run / "sae" / "results.json").read_text())
+    assert 0 < sae["eval"]["fvu"] < 1 and sae["eval"]["l0"] <= 8 + 1e-6
+    labels = json.loads((run / "labels" / "results.json").read_text())
+    for what in ("sae_latents", "mlp_neurons"):
+        assert labels[what]["units"] == 8
+        html = (run / "labels" / what / "labels.html").read_text()
+        assert "<html" in html.lower() and "https://" not in html
     out = capsys.readouterr().out
-    assert f"Results: {(tmp_path / 't').resolve()}" in out
+    assert f"Results: {run.resolve()}" in out
     run_demo(cfg)  # second run: every stage skipped
-    assert out.count("already done") == 0 and capsys.readouterr().out.count("already done") == 2
-    assert path == str(tmp_path / "t")
+    assert capsys.readouterr().out.count("already done") == len(STAGES)
+    assert path == str(run)
