@@ -47,6 +47,7 @@ from transformer_lens.HookedRootModule import HookedRootModule
 
 from interp.errors import InputError
 from interp.models.contract import check_token_ids
+from interp.models.layers import LayerNorm
 
 __all__ = ["EncoderConfig", "HookedEncoder"]
 
@@ -121,26 +122,6 @@ class EncoderConfig:
     def from_dict(cls, d: dict[str, Any]) -> EncoderConfig:
         """Rebuild a config from :meth:`to_dict` output."""
         return cls(**d)
-
-
-class LayerNorm(nn.Module):
-    """LayerNorm with TL's ``hook_scale`` and ``hook_normalized`` (before the affine map)."""
-
-    def __init__(self, cfg: EncoderConfig):
-        super().__init__()
-        self.eps = cfg.eps
-        self.w = nn.Parameter(torch.ones(cfg.d_model, dtype=cfg.dtype))
-        self.b = nn.Parameter(torch.zeros(cfg.d_model, dtype=cfg.dtype))
-        self.hook_scale = HookPoint()  # [batch, pos, 1]
-        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
-
-    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        """Normalise over ``d_model`` in at least float32, then scale and shift."""
-        dtype = x.dtype
-        x = x.float() if dtype not in (torch.float32, torch.float64) else x
-        x = x - x.mean(-1, keepdim=True)
-        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())  # [batch, pos, 1]
-        return self.hook_normalized(x / scale).to(dtype) * self.w + self.b
 
 
 class Embed(nn.Module):

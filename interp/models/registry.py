@@ -205,7 +205,7 @@ def _load_local_dir(path: Path, n_layers, dtype, device, **options) -> tuple[Any
         model = bert_from_hf(path, n_layers=n_layers, dtype=dtype, device=device, **options)
         return model, ModelInfo(str(path), "bert", "encoder", str(path))
     if model_type in ("vit", "dinov2"):
-        from interp.models.vit import from_hf as vit_from_hf
+        from interp.models.hf_vit import from_hf as vit_from_hf
 
         model = vit_from_hf(path, n_layers=n_layers, dtype=dtype, device=device, **options)
         return model, ModelInfo(str(path), model_type, "vit", str(path))

@@ -32,8 +32,9 @@ from transformer_lens.HookedRootModule import HookedRootModule
 from interp.datasets.images import IMAGENET_MEAN, IMAGENET_STD, ImageInput, preprocess
 from interp.errors import InputError
 from interp.models.contract import ModelInfo, check_finite
+from interp.models.layers import LayerNorm
 
-__all__ = ["HookedViTConfig", "HookedViT", "from_hf", "ACT_FNS"]
+__all__ = ["HookedViTConfig", "HookedViT", "ACT_FNS"]
 
 #: Activation functions by their HF ``hidden_act`` name.
 ACT_FNS: dict[str, Callable[[Tensor], Tensor]] = {
@@ -136,25 +137,6 @@ class HookedViTConfig:
         d["dtype"] = str(self.dtype).removeprefix("torch.")
         d["image_mean"], d["image_std"] = list(self.image_mean), list(self.image_std)
         return d
-
-
-class LayerNorm(nn.Module):
-    """LayerNorm with TransformerLens's hooks: ``hook_scale`` [batch pos 1] and
-    ``hook_normalized`` [batch pos d_model] (after centring and scaling, before ``w``, ``b``)."""
-
-    def __init__(self, cfg: HookedViTConfig):
-        super().__init__()
-        self.eps = cfg.eps
-        self.w = nn.Parameter(torch.ones(cfg.d_model, dtype=cfg.dtype))
-        self.b = nn.Parameter(torch.zeros(cfg.d_model, dtype=cfg.dtype))
-        self.hook_scale = HookPoint()  # [batch, pos, 1]
-        self.hook_normalized = HookPoint()  # [batch, pos, d_model]
-
-    def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        """Normalise each position over ``d_model``, then apply the affine map."""
-        x = x - x.mean(-1, keepdim=True)  # [batch, pos, d_model]
-        scale = self.hook_scale((x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())  # [batch, pos, 1]
-        return self.hook_normalized(x / scale) * self.w + self.b
 
 
 class Attention(nn.Module):
@@ -317,7 +299,12 @@ class HookedViT(HookedRootModule):
 
     @classmethod
     def from_hf(cls, hf_model_or_dir: Any, **kwargs: Any) -> HookedViT:
-        """Convert an HF ``ViTModel`` / ``Dinov2Model`` (or a saved directory); see :func:`from_hf`."""
+        """Convert an HF ``ViTModel`` / ``Dinov2Model`` (or a saved directory).
+
+        See :func:`interp.models.hf_vit.from_hf` for the arguments.
+        """
+        from interp.models.hf_vit import from_hf
+
         return from_hf(hf_model_or_dir, **kwargs)
 
     def prepare_inputs(self, inputs: ImageInput | Tensor) -> Float[Tensor, "batch 3 H W"]:
@@ -400,23 +387,3 @@ class HookedViT(HookedRootModule):
         if return_cache_object:
             return out, ActivationCache(cache, self, has_batch_dim=not remove_batch_dim)
         return out, cache
-
-
-def from_hf(
-    hf_model_or_dir: Any,
-    *,
-    n_layers: int | None = None,
-    dtype: torch.dtype | str | None = None,
-    device: str | torch.device | None = None,
-    image_size: int | None = None,
-    model_name: str | None = None,
-) -> HookedViT:
-    """Convert an HF ``ViTModel`` / ``Dinov2Model`` (or a directory saved from one) to a HookedViT.
-
-    The conversion lives in :func:`interp.models.hf_vit.from_hf`, which documents the arguments.
-    """
-    from interp.models.hf_vit import from_hf as convert
-
-    return convert(
-        hf_model_or_dir, n_layers=n_layers, dtype=dtype, device=device, image_size=image_size, model_name=model_name
-    )
