@@ -90,3 +90,25 @@ def tmp_cache(tmp_path, monkeypatch):
     root = tmp_path / "cache"
     monkeypatch.setenv("INTERP_CACHE", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """``tests/capture/tiny.py`` as a module: the seeded tiny models and data of the capture and store tests.
+
+    Loaded through the same ``file.py:function`` factory syntax that capture
+    workers use on their command lines (the tests are not a package under importlib mode).
+    """
+    import sys
+    from pathlib import Path
+
+    from interp.capture.workers import load_factory
+
+    tiny_py = Path(__file__).parent / "capture" / "tiny.py"
+    return sys.modules[load_factory(f"{tiny_py}:tiny_model").__module__]
+
+
+@pytest.fixture
+def model(tiny):
+    """A fresh tiny seeded HookedTransformer."""
+    return tiny.tiny_model()

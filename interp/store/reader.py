@@ -52,7 +52,7 @@ def parse_bytes(size: int | str | None) -> int | None:
         raise InputError(f"cannot read {size!r} as a size. Write e.g. 512MiB, 2GB or a number of bytes.") from None
 
 
-def format_bytes(n: float) -> str:
+def format_bytes(n: int | float) -> str:
     """``1536`` -> ``"1.5 KiB"``."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if abs(n) < 1024 or unit == "GiB":
