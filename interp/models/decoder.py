@@ -16,18 +16,16 @@ SAELens calls ``model_from_pretrained_kwargs``.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import os
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from interp.errors import InputError, OfflineError
+from interp.models.quiet import quiet_hf, quiet_transformer_lens
 
 __all__ = [
     "default_processing",
@@ -81,25 +79,6 @@ def hf_architecture(path: Path) -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def _quiet_transformer_lens():
-    """TransformerLens prints and logs chatter on load; keep notebooks and CLIs clean.
-
-    TransformerLens 3.9 also marks ``HookedTransformer`` deprecated in favour of
-    ``TransformerBridge``; SAELens trains on ``HookedTransformer`` only, so it
-    is used on purpose and that one warning is silenced by its text.
-    """
-    logger = logging.getLogger()
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="HookedTransformer is deprecated", category=DeprecationWarning)
-            yield
-    finally:
-        logger.setLevel(level)
-
-
-@contextlib.contextmanager
 def _neutral_path(path: Path):
     """Yield a path to ``path`` whose text TransformerLens cannot misread.
 
@@ -146,10 +125,11 @@ def load_hooked_transformer_from_dir(
     torch_dtype = resolve_dtype(dtype)
     device = device or "cpu"
     if hf_model is None:
-        hf_model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        with quiet_hf():
+            hf_model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     if tokenizer is None:
         tokenizer = AutoTokenizer.from_pretrained(path)
-    with _quiet_transformer_lens(), _neutral_path(path) as tl_path:
+    with quiet_transformer_lens(), _neutral_path(path) as tl_path:
         probe = loading.get_pretrained_model_config(tl_path)
         if n_layers is not None and n_layers > probe.n_layers:
             raise InputError(
@@ -189,7 +169,7 @@ def load_hooked_transformer_from_hub(
     ensure_online(name)
     from transformer_lens import HookedTransformer, loading
 
-    with _quiet_transformer_lens():
+    with quiet_transformer_lens():
         probe = loading.get_pretrained_model_config(name, first_n_layers=n_layers)
         proc = default_processing(probe.normalization_type)
         model = HookedTransformer.from_pretrained(

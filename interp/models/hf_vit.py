@@ -14,8 +14,6 @@ patch grid), so a model loaded at 112 px matches HF run at 112 px.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +24,13 @@ from torch import Tensor
 from interp.datasets.images import IMAGENET_MEAN, IMAGENET_STD
 from interp.errors import InputError, InterpError
 from interp.models.contract import ModelInfo
+from interp.models.quiet import quiet_hf
 from interp.models.vit import ACT_FNS, HookedViT, HookedViTConfig
 
 __all__ = ["from_hf", "load_hf_vision_model", "hf_state_dict", "quiet_hf"]
 
 #: Normalisation of each family when no ``preprocessor_config.json`` says otherwise.
 _DEFAULT_NORM = {"vit": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)), "dinov2": (IMAGENET_MEAN, IMAGENET_STD)}
-
-
-@contextmanager
-def quiet_hf() -> Iterator[None]:
-    """Hide transformers' per-load progress bars inside the block, restoring the setting after."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def load_hf_vision_model(hf_model_or_dir: Any) -> tuple[Any, str, str, dict[str, Any]]:
