@@ -98,7 +98,7 @@ def _throughput(args: argparse.Namespace) -> dict:
     """Interleaved passes of every method in this process: tokens/s per round."""
     import torch
 
-    tokens = torch.load(args.tokens_file)
+    tokens = torch.load(args.tokens_file, weights_only=True)
     models = {"short": _load("ours", args.hook), "full": _load("run_with_cache", args.hook)}
     for m in models.values():
         _warm(m, tokens, args.hook, args.batch_size)
@@ -117,7 +117,7 @@ def _memory(args: argparse.Namespace) -> dict:
 
     from interp.store.memory import peak_rss, reset_peak_rss
 
-    tokens = torch.load(args.tokens_file)
+    tokens = torch.load(args.tokens_file, weights_only=True)
     t0 = time.perf_counter()
     model = _load(args.child, args.hook)
     load_s = time.perf_counter() - t0

@@ -130,7 +130,7 @@ class _redirect_stderr:
 
 
 def _worker(args) -> None:
-    data = torch.load(args.data)
+    data = torch.load(args.data, weights_only=True)
     n_train = args.steps * args.batch_size
     fn = _run_ours if args.worker == "ours" else _run_saelens
     out = fn(args, data[:n_train], data[n_train:])

@@ -73,6 +73,6 @@ def save_checkpoint(out: Path, step: int, state: dict[str, Any], keep: int = 2) 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint written by :func:`save_checkpoint`."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=True)  # tensors and plain data only
     except Exception as e:  # noqa: BLE001 - any read failure means a damaged file
         raise CheckpointError(f"cannot read checkpoint {path}: {e}. Delete it to resume from the one before.") from e
