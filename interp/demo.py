@@ -21,7 +21,12 @@ Stages, each writing ``runs/<name>/<stage>/`` and skipped when already done:
     Labels SAE latents and MLP neurons of the captured layer by PMI with their
     exemplars, scores each label on held-out documents, and writes HTML reports.
 
-Steering joins this job when it lands.
+``steering``
+    Steers SmolLM2 with a labelled SAE latent (its decoder direction, and a
+    clamp of the latent itself), sweeping the coefficient, and reports the
+    effect (target log-probability lift) against the cost (KL on neutral text,
+    held-out loss) beside a random vector of equal norm and a prompting
+    baseline, with steered and unsteered generations.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from interp.errors import InputError
 
 __all__ = ["DemoConfig", "run_demo", "register"]
 
-STAGES = ("models", "datasets", "capture", "sae", "labels")
+STAGES = ("models", "datasets", "capture", "sae", "labels", "steering")
 
 
 @dataclass(frozen=True)
@@ -257,11 +262,33 @@ def _stage_labels(cfg: DemoConfig, run: Any) -> dict[str, Any]:
     return out
 
 
+def _stage_steering(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+    from interp.models.registry import load_model
+    from interp.steering.demo import steering_demo
+
+    model = load_model(cfg.lm)
+    res = steering_demo(run.path, model, run.read_json("sae/results.json")["sae"],
+                        run.path / "labels" / "sae_latents" / "labels.json")
+    _say(f"steering with SAE latent {res['latent']} ({res['label']!r}, AUROC {res['auroc']:.3f}) "
+         f"at {res['hook']}, target {res['target']!r}:")
+    print(f"  {'method':<10} {'coef':>6} {'effect (nats)':>14} {'KL':>7} {'d loss':>7}", flush=True)
+    for row in res["rows"]:
+        coef = "-" if row.get("coefficient") is None else f"{row['coefficient']:g}"
+        print(f"  {row['method']:<10} {coef:>6} {row['effect_mean']:>14.3f} {row['kl_mean']:>7.3f} "
+              f"{row['loss_delta_mean']:>7.3f}", flush=True)
+    gen = res["generation"]
+    _say(f"unsteered: {gen['unsteered']!r}")
+    _say(f"steered (coef {gen['coefficient']:g}): {gen['steered']!r}")
+    return res
+
+
 def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
     """Run the main job; returns the run directory's path."""
     from interp.runs import RunDir, seed_everything
 
-    run = RunDir(cfg.name, asdict(cfg), root=cfg.runs_dir, overwrite=overwrite)
+    # Which stages run is not part of a run's identity: `--stages sae` continues the same run.
+    identity = {k: v for k, v in asdict(cfg).items() if k != "stages"}
+    run = RunDir(cfg.name, identity, root=cfg.runs_dir, overwrite=overwrite)
     seed_everything(cfg.seed)
     _say(f"run directory {run.path} (config.json, env.json)")
     t0 = time.perf_counter()
@@ -275,7 +302,9 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
         elif stage == "datasets":
             result = _stage_datasets(cfg)
         else:
-            result = {"capture": _stage_capture, "sae": _stage_sae, "labels": _stage_labels}[stage](cfg, run)
+            stage_fn = {"capture": _stage_capture, "sae": _stage_sae, "labels": _stage_labels,
+                        "steering": _stage_steering}[stage]
+            result = stage_fn(cfg, run)
         run.write_json(f"{stage}/results.json", result)
         run.mark_done(stage, {"seconds": round(time.perf_counter() - t0, 1)})
     _say(f"done in {time.perf_counter() - t0:.0f}s. Results: {run.path.resolve()}")

@@ -58,7 +58,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     from interp.demo import STAGES, DemoConfig, run_demo
 
     cfg = DemoConfig(name="t", runs_dir=str(tmp_path), n_digits=32, train_tokens=12_800, heldout_tokens=2_560,
-                     sae_tokens=12_800, d_sae=256, k=8, label_units=8)
+                     sae_tokens=12_800, d_sae=256, k=8, label_units=32)
     path = run_demo(cfg)
     run = tmp_path / "t"
     res = json.loads((run / "models" / "results.json").read_text())
@@ -75,9 +75,14 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert 0 < sae["eval"]["fvu"] < 1 and sae["eval"]["l0"] <= 8 + 1e-6
     labels = json.loads((run / "labels" / "results.json").read_text())
     for what in ("sae_latents", "mlp_neurons"):
-        assert labels[what]["units"] == 8
+        assert labels[what]["units"] == 32
         html = (run / "labels" / what / "labels.html").read_text()
         assert "<html" in html.lower() and "https://" not in html
+    steer = json.loads((run / "steering" / "results.json").read_text())
+    methods = {row["method"] for row in steer["rows"]}
+    assert {"vector", "random", "prompting"} <= methods
+    assert all(row["kl_mean"] >= 0 for row in steer["rows"])
+    assert steer["generation"]["steered"] and steer["generation"]["unsteered"]
     out = capsys.readouterr().out
     assert f"Results: {run.resolve()}" in out
     run_demo(cfg)  # second run: every stage skipped
