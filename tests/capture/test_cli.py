@@ -32,10 +32,19 @@ def test_capture_then_store_commands(tmp_path, capsys):
     args = p.parse_args(["capture", *_argv(tmp_path / "s")])
     assert args.func(args) == 0
     assert "1,440" in capsys.readouterr().out
-    args = p.parse_args(["store", str(tmp_path / "s"), "--verify", "--show", "0", "15"])
+    args = p.parse_args(["store", "info", str(tmp_path / "s"), "--show", "0", "15"])
     assert args.func(args) == 0
-    out = capsys.readouterr().out
-    assert "verified" in out and '"context": 1' in out
+    assert '"context": 1' in capsys.readouterr().out
+    args = p.parse_args(["store", "verify", str(tmp_path / "s")])
+    assert args.func(args) == 0
+    assert "shards match their SHA-256" in capsys.readouterr().out
+    shard = sorted((tmp_path / "s").glob("shard-*.safetensors"))[0]
+    with open(shard, "r+b") as f:  # truncate one shard: verify names it
+        f.truncate(shard.stat().st_size // 2)
+    from interp.cli import main as interp_main
+
+    assert interp_main(["store", "verify", str(tmp_path / "s")]) == 1
+    assert shard.name in capsys.readouterr().err
 
 
 def test_capture_errors_name_the_fix(tmp_path, capsys):
