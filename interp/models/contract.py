@@ -49,6 +49,7 @@ __all__ = [
     "check_hook_names",
     "check_token_ids",
     "check_finite",
+    "COEFFICIENT_FIX",
     "layer_of_hook",
     "CONTRACT_ATTRS",
 ]
@@ -176,11 +177,15 @@ def check_token_ids(tokens: torch.Tensor, d_vocab: int) -> torch.Tensor:
     return tokens.long()
 
 
-def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
-    """Raise :class:`InputError` naming ``what`` if ``x`` holds NaN or Inf."""
+#: What a steering edit's NaN/Inf means and how to fix it.
+COEFFICIENT_FIX = "The coefficient is too large for this activation's dtype; use a smaller scale."
+
+
+def check_finite(x: torch.Tensor, what: str, fix: str = "Check the input data or its normalisation.") -> torch.Tensor:
+    """Return ``x``, or raise :class:`InputError` naming ``what`` and ``fix`` if it holds NaN or Inf."""
     if x.is_floating_point() and not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
-        raise InputError(f"{what} holds {bad} NaN/Inf values. Check the input data or its normalisation.")
+        raise InputError(f"{what} is non-finite: {bad} NaN/Inf values of {x.numel()}. {fix}")
     return x
 
 

@@ -37,8 +37,7 @@ from torch import Tensor
 from interp.cache import atomic_write_text
 from interp.errors import InputError
 from interp.interventions import Intervention, intervene
-from interp.models.contract import prepare_inputs
-from interp.steering.generate import check_finite_logits
+from interp.models.contract import COEFFICIENT_FIX, check_finite, prepare_inputs
 from interp.steering.neurons import token_id
 from interp.steering.vectors import Steer
 
@@ -167,7 +166,7 @@ def _run(model: Any, texts: list[Tensor], edits: Sequence[Intervention], prefix:
         logits = model(batch)  # [n, max_pos, vocab]
     out = [logits[i, p : lens[i]] for i in range(len(texts))]  # each [pos_i, vocab]
     for o in out:
-        check_finite_logits(o, what)
+        check_finite(o, f"{what}: the logits", COEFFICIENT_FIX)
     return [torch.log_softmax(o.float(), -1) for o in out]
 
 

@@ -31,9 +31,9 @@ from torch import Tensor
 
 from interp.errors import InputError
 from interp.interventions import Intervention, intervene
-from interp.models.contract import prepare_inputs
+from interp.models.contract import COEFFICIENT_FIX, check_finite, prepare_inputs
 
-__all__ = ["Generation", "generate", "print_stream", "check_finite_logits"]
+__all__ = ["Generation", "generate", "print_stream"]
 
 #: ``on_token(step, token_ids [batch], pieces)``: called once per generated token; ``pieces`` are the
 #: decoded strings (empty strings when the model has no tokenizer).
@@ -58,14 +58,6 @@ class Generation:
     def new_tokens(self) -> Int[Tensor, "batch new"]:
         """The generated token ids ``[batch, n_new]``."""
         return self.tokens[:, self.prompt_len :]
-
-
-def check_finite_logits(logits: Tensor, what: str) -> Tensor:
-    """Raise :class:`InputError` when ``logits`` hold NaN/Inf (an edit pushed the model out of range)."""
-    if not torch.isfinite(logits).all():
-        raise InputError(f"{what}: the logits became non-finite (NaN/Inf). A steering coefficient is too large "
-                         "for the model's dtype; use a smaller scale.")  # fmt: skip
-    return logits
 
 
 def _decode(model: Any, ids: Tensor) -> list[str]:
@@ -148,7 +140,7 @@ def generate(
         step_input = tokens
         for step in range(max_new_tokens):
             logits = model(step_input, past_kv_cache=cache, attention_mask=torch.ones_like(step_input))
-            check_finite_logits(logits, f"generation step {step}")
+            check_finite(logits, f"the logits at generation step {step}", COEFFICIENT_FIX)
             nxt = _pick(logits[:, -1], float(temperature), top_k, gen)  # [batch]
             tokens = torch.cat([tokens, nxt[:, None]], dim=1)  # [batch, pos + 1]
             if on_token is not None:

@@ -34,6 +34,7 @@ from torch import Tensor
 
 from interp.errors import InputError
 from interp.interventions import Ablate, Add, Clamp, Intervention
+from interp.models.contract import COEFFICIENT_FIX, check_finite
 
 __all__ = [
     "Steer",
@@ -44,19 +45,7 @@ __all__ = [
     "steering_subspace",
     "neuron_clamp",
     "neuron_ablate",
-    "check_finite_activation",
 ]
-
-
-def check_finite_activation(act: Tensor, hook: str, what: str) -> Tensor:
-    """Raise :class:`InputError` when an edited activation holds NaN/Inf (a too-large coefficient)."""
-    if act.is_floating_point() and not torch.isfinite(act).all():
-        bad = int((~torch.isfinite(act)).sum())
-        raise InputError(
-            f"{what} made the activation at {hook} non-finite ({bad} NaN/Inf values of {act.numel()}). "
-            "The coefficient is too large for this activation's dtype; use a smaller scale."
-        )
-    return act
 
 
 def _check_width(vec: Tensor, act: Tensor, hook: str, what: str) -> None:
@@ -83,7 +72,8 @@ class Steer(Add):
 
     def _edited(self, act: Tensor) -> Tensor:
         _check_width(self.vector, act, self.hook, "steering vector")
-        return check_finite_activation(super()._edited(act), self.hook, f"steering with scale {self.scale:g}")
+        return check_finite(super()._edited(act), f"the activation at {self.hook} after steering with scale "
+                            f"{self.scale:g}", COEFFICIENT_FIX)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,7 +105,8 @@ class SubspaceSteer(Intervention):
             new = act + c @ b  # [..., d]
         else:
             new = act - (act @ b.T) @ b + c @ b  # [..., d]: drop own coordinates, put coords
-        return check_finite_activation(new, self.hook, f"subspace steering with coords {c.tolist()}")
+        return check_finite(new, f"the activation at {self.hook} after subspace steering with coords {c.tolist()}",
+                            COEFFICIENT_FIX)
 
 
 def _sae_hook(sae: Any) -> str | None:
@@ -182,7 +173,8 @@ class SAEEdit(Intervention):
             z_new[..., idx] = z[..., idx] * self.scale
         delta = self.sae.decode(z_new) - self.sae.decode(z)  # [..., d_in]; zero where the code is unchanged
         new = act + delta.to(act.dtype)
-        return check_finite_activation(new, self.hook, f"SAE latent edit ({self.mode} {list(self.latents)})")
+        return check_finite(new, f"the activation at {self.hook} after the SAE latent edit "
+                            f"({self.mode} {list(self.latents)})", COEFFICIENT_FIX)
 
 
 def prompt_activations(model: Any, prompts: str | Sequence[str] | Tensor, hook: str,
