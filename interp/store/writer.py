@@ -33,7 +33,7 @@ import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from interp.store.format import dtype_name, sha256_file, write_shard_file
+from interp.store.format import sha256_file, write_shard_file
 from interp.store.manifest import (
     FORMAT,
     MANIFEST,
@@ -394,14 +394,17 @@ def finish_segment(state: CaptureState, n_shards: int) -> Manifest:
 
 
 def storage_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """Parse a storage dtype (``float32``, ``float16``, ``bfloat16``)."""
+    """Parse a storage dtype: ``float32``, ``float16`` or ``bfloat16`` (or their aliases, or a torch dtype)."""
     from interp.errors import InputError
+    from interp.models.decoder import resolve_dtype
 
-    allowed = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-    name = dtype_name(dtype) if isinstance(dtype, torch.dtype) else str(dtype)
-    name = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16"}.get(name, name)
-    if name not in allowed:
+    allowed = (torch.float32, torch.float16, torch.bfloat16)
+    try:
+        parsed = resolve_dtype(dtype)
+    except InputError:
+        parsed = None
+    if parsed not in allowed:
         raise InputError(
-            f"storage dtype must be one of {', '.join(allowed)}, got {dtype!r}. Pass e.g. dtype='float16'."
+            f"storage dtype must be one of float32, float16, bfloat16, got {dtype!r}. Pass e.g. dtype='float16'."
         )
-    return allowed[name]
+    return parsed
