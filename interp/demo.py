@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -229,12 +230,11 @@ def _stage_capture(cfg: DemoConfig, run: Any) -> dict[str, Any]:
     return out
 
 
-def _stage_sae(cfg: DemoConfig, run: Any) -> dict[str, Any]:
-    from interp.models.registry import load_model
+def _stage_sae(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str, Any]:
     from sae_training import train_sae
 
     hook = cfg.hooks[0]
-    model = load_model(cfg.lm)  # full model: the CE/KL evaluation splices the SAE into it
+    model = lm()  # full model: the CE/KL evaluation splices the SAE into it
     result = train_sae({"from_store": str(run.path / "store" / "train"), "hook": [hook], "arch": "topk",
                         "d_sae": cfg.d_sae, "k": cfg.k, "tokens": cfg.sae_tokens, "seed": cfg.seed,
                         "out": str(run.path / "sae")}, eval_model=model)
@@ -244,30 +244,34 @@ def _stage_sae(cfg: DemoConfig, run: Any) -> dict[str, Any]:
     return {"sae": str(result.saes[hook]), "eval": metrics, "tokens_per_s": result.tokens_per_s}
 
 
-def _stage_labels(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+def _stage_labels(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str, Any]:
+    from interp.labeling.label import label_store
+    from interp.reports.labels import write_label_report
+    from sae_training.saelens_io import load_sae
+
     resid, mlp = cfg.hooks
-    store = str(run.path / "store" / "train")
+    store = run.path / "store" / "train"
     sae_dir = run.read_json("sae/results.json")["sae"]
-    units = f"0:{cfg.label_units}"
+    units = list(range(cfg.label_units))
     out = {}
-    for what, extra in (("sae_latents", ["--hook", resid, "--sae", sae_dir]), ("mlp_neurons", ["--hook", mlp])):
+    targets = (("sae_latents", resid, load_sae(sae_dir), sae_dir), ("mlp_neurons", mlp, None, None))
+    for what, hook, sae, sae_key in targets:
         dest = run.path / "labels" / what
         _say(f"labelling {cfg.label_units} {what.replace('_', ' ')} -> {dest}")
-        _cli("label", "--store", store, *extra, "--model", cfg.lm, "--units", units, "--out", str(dest))
-        labels = run.read_json(f"labels/{what}/labels.json")
-        aurocs = sorted(u["scores"]["auroc"] for u in labels["units"] if u.get("scores", {}).get("auroc") is not None)
+        labels = label_store(store, hook, model=lm(), sae=sae, sae_key=sae_key, units=units,
+                             meta={"store": str(store), "hook": hook, "sae": sae_key, "model": cfg.lm})
+        write_label_report(labels, dest)
+        aurocs = sorted(u.scores["auroc"] for u in labels.units if u.scores.get("auroc") is not None)
         median = aurocs[len(aurocs) // 2] if aurocs else None
-        out[what] = {"report": str(dest / "labels.html"), "units": len(labels["units"]), "median_auroc": median}
+        out[what] = {"report": str(dest / "labels.html"), "units": len(labels.units), "median_auroc": median}
         _say(f"{what}: median held-out detection AUROC {median if median is None else round(median, 3)}")
     return out
 
 
-def _stage_steering(cfg: DemoConfig, run: Any) -> dict[str, Any]:
-    from interp.models.registry import load_model
+def _stage_steering(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str, Any]:
     from interp.steering.demo import steering_demo
 
-    model = load_model(cfg.lm)
-    res = steering_demo(run.path, model, run.read_json("sae/results.json")["sae"],
+    res = steering_demo(run.path, lm(), run.read_json("sae/results.json")["sae"],
                         run.path / "labels" / "sae_latents" / "labels.json")
     _say(f"steering with SAE latent {res['latent']} ({res['label']!r}, AUROC {res['auroc']:.3f}) "
          f"at {res['hook']}, target {res['target']!r}:")
@@ -292,19 +296,29 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
     seed_everything(cfg.seed)
     _say(f"run directory {run.path} (config.json, env.json)")
     t0 = time.perf_counter()
+    loaded: dict[str, Any] = {}
+
+    def lm() -> Any:  # the full LM, loaded once and shared by the stages that need it
+        if "lm" not in loaded:
+            from interp.models.registry import load_model
+
+            loaded["lm"] = load_model(cfg.lm)
+        return loaded["lm"]
+
+    steps: dict[str, Callable[[], Any]] = {
+        "models": lambda: {"lm": _stage_lm(cfg), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)},
+        "datasets": lambda: _stage_datasets(cfg),
+        "capture": lambda: _stage_capture(cfg, run),
+        "sae": lambda: _stage_sae(cfg, run, lm),
+        "labels": lambda: _stage_labels(cfg, run, lm),
+        "steering": lambda: _stage_steering(cfg, run, lm),
+    }
     for stage in cfg.stages:
         if run.is_done(stage):
             _say(f"stage {stage}: already done, skipped (rerun with --overwrite to redo)")
             continue
         _say(f"stage {stage} …")
-        if stage == "models":
-            result = {"lm": _stage_lm(cfg), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)}
-        elif stage == "datasets":
-            result = _stage_datasets(cfg)
-        else:
-            stage_fn = {"capture": _stage_capture, "sae": _stage_sae, "labels": _stage_labels,
-                        "steering": _stage_steering}[stage]
-            result = stage_fn(cfg, run)
+        result = steps[stage]()
         run.write_json(f"{stage}/results.json", result)
         run.mark_done(stage, {"seconds": round(time.perf_counter() - t0, 1)})
     _say(f"done in {time.perf_counter() - t0:.0f}s. Results: {run.path.resolve()}")

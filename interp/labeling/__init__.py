@@ -20,6 +20,7 @@ from interp._lazy import lazy_exports
 _EXPORTS = {
     "LabelConfig": "interp.labeling.label",
     "label_units": "interp.labeling.label",
+    "label_store": "interp.labeling.label",
     "LabelSet": "interp.labeling.results",
     "UnitLabel": "interp.labeling.results",
     "ProbeSet": "interp.labeling.probe",

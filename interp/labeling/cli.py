@@ -106,54 +106,23 @@ def _planted(args: argparse.Namespace) -> Any:
     return labels
 
 
-def _output_tokens(model: Any, args: argparse.Namespace, sae: Any, units: list[int], n: int) -> tuple[Any, Any]:
-    """Promoted / suppressed token ids per unit, or ``(None, None)`` when the hook has no output direction."""
-    from interp.labeling.vocab import vocab_projection
-
-    try:
-        proj = vocab_projection(model)
-    except InputError:
-        return None, None
-    if sae is not None:
-        dirs, key = proj.sae_directions(sae), f"sae:{args.sae}"
-    elif args.hook.endswith("mlp.hook_post"):
-        dirs, key = proj.neuron_directions(int(args.hook.split(".")[1])), args.hook
-    else:
-        return None, None
-    top = proj.top_tokens(dirs, k=n, key=key)
-    return top.top_ids[units].tolist(), top.bottom_ids[units].tolist()
-
-
 def _from_store(args: argparse.Namespace) -> Any:
     """Label the units of ``--hook`` in ``--store``."""
-    from interp.labeling.exemplars import unit_batches
-    from interp.labeling.label import label_units
-    from interp.labeling.probe import probe_from_store, token_strings
-    from interp.store import open_store
+    from interp.labeling.label import label_store
 
     if not args.store or not args.hook:
         raise InputError("`interp label` needs --store and --hook (or --planted). See `interp label --help`.")
-    store = open_store(args.store)
-    model = vocab = None
+    model = sae = None
     if args.model:
         from interp.models.registry import load_model
 
         model = load_model(args.model)
-        vocab = token_strings(model.tokenizer) if getattr(model, "tokenizer", None) is not None else None
-    sae = None
     if args.sae:
         from sae_training.saelens_io import load_sae
 
         sae = load_sae(args.sae)  # validates the folder; any SAELens-layout SAE works
-    units = parse_units(args.units)
-    width = sae.cfg.d_sae if sae is not None else store.shape(args.hook)[0]
-    units = units if units is not None else list(range(width))
-    if not units or min(units) < 0 or max(units) >= width:
-        raise InputError(f"--units must lie in 0..{width - 1} for {args.hook}{' (SAE)' if sae else ''}.")
-    top, bottom = _output_tokens(model, args, sae, units, 10) if model is not None else (None, None)
-    probe = probe_from_store(store, vocab)
-    return label_units(unit_batches(store, args.hook, sae=sae, units=units), probe, _config(args), unit_ids=units,
-                       output_tokens=top, output_bottom=bottom,
+    return label_store(args.store, args.hook, _config(args), model=model, sae=sae, sae_key=args.sae,
+                       units=parse_units(args.units),
                        meta={"store": str(args.store), "hook": args.hook, "sae": args.sae, "model": args.model})
 
 

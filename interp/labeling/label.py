@@ -1,6 +1,7 @@
 """Label every unit of a layer: exemplars -> candidates -> PMI search -> held-out scores.
 
-:func:`label_units` is the pipeline behind ``interp label``. Its input is any
+:func:`label_store` labels a hook's units (or an SAE's latents) in an activation
+store and is what ``interp label`` runs; :func:`label_units` is its core. Its input is any
 stream of unit activations in row order (:func:`~interp.labeling.exemplars.unit_batches`
 for a store, :func:`~interp.labeling.exemplars.array_batches` for arrays) and
 the :class:`~interp.labeling.probe.ProbeSet` of those rows. Documents with
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from jaxtyping import Float
 from torch import Tensor
@@ -24,7 +26,7 @@ from interp.labeling.probe import ProbeSet
 from interp.labeling.results import LabelSet, Snippet, UnitLabel
 from interp.labeling.scoring import score_label
 
-__all__ = ["LabelConfig", "label_units", "label_from_exemplars"]
+__all__ = ["LabelConfig", "label_units", "label_store", "label_from_exemplars"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,55 @@ def label_units(batches: Iterable[Float[Tensor, "b u"]], probe: ProbeSet, config
                  seed=cfg.seed)
     return label_from_exemplars(ex, probe, cfg, unit_ids=unit_ids, output_tokens=output_tokens,
                                 output_bottom=output_bottom, meta=meta)
+
+
+def label_store(store: Any, hook: str, config: LabelConfig | None = None, *, model: Any = None, sae: Any = None,
+                sae_key: str | None = None, units: list[int] | None = None, meta: dict | None = None) -> LabelSet:
+    """Label the units of ``hook`` in an activation store (neurons, heads, or an SAE's latents).
+
+    Args:
+        store: a :class:`~interp.store.Store` or its path.
+        hook: the stored hook whose units (or whose SAE latents) are labelled.
+        config: settings (:class:`LabelConfig`).
+        model: the store's model, already loaded: gives token strings and, for MLP
+            neurons and SAE latents, the promoted/suppressed tokens (logit lens).
+        sae: a SAELens SAE on ``hook``: label its latents instead of the hook's units.
+        sae_key: cache key of the SAE's vocabulary projection (e.g. its folder).
+        units: unit (or latent) indices to label; default all.
+        meta: provenance stored in the result.
+    """
+    from interp.labeling.exemplars import unit_batches
+    from interp.labeling.probe import probe_from_store, token_strings
+    from interp.store import Store, open_store
+
+    store = store if isinstance(store, Store) else open_store(store)
+    width = int(sae.cfg.d_sae) if sae is not None else store.shape(hook)[0]
+    units = list(range(width)) if units is None else list(units)
+    if not units or min(units) < 0 or max(units) >= width:
+        raise InputError(f"units must lie in 0..{width - 1} for {hook}{' (SAE)' if sae is not None else ''}.")
+    vocab = token_strings(model.tokenizer) if getattr(model, "tokenizer", None) is not None else None
+    top, bottom = _output_tokens(model, hook, sae, sae_key, units) if model is not None else (None, None)
+    return label_units(unit_batches(store, hook, sae=sae, units=units), probe_from_store(store, vocab), config,
+                       unit_ids=units, output_tokens=top, output_bottom=bottom, meta=meta)
+
+
+def _output_tokens(model: Any, hook: str, sae: Any, sae_key: str | None, units: list[int],
+                   n: int = 10) -> tuple[Any, Any]:
+    """Promoted / suppressed token ids per unit, or ``(None, None)`` when the hook has no output direction."""
+    from interp.labeling.vocab import vocab_projection
+
+    try:
+        proj = vocab_projection(model)
+    except InputError:
+        return None, None
+    if sae is not None:
+        dirs, key = proj.sae_directions(sae), f"sae:{sae_key or hook}"
+    elif hook.endswith("mlp.hook_post"):
+        dirs, key = proj.neuron_directions(int(hook.split(".")[1])), hook
+    else:
+        return None, None
+    top = proj.top_tokens(dirs, k=n, key=key)
+    return top.top_ids[units].tolist(), top.bottom_ids[units].tolist()
 
 
 def label_from_exemplars(ex: Exemplars, probe: ProbeSet, cfg: LabelConfig, *, unit_ids: list[int] | None = None,
