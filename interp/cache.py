@@ -15,11 +15,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from interp.errors import CorruptCacheError
 
-__all__ = ["cache_root", "cached_dir", "entry_is_complete", "atomic_write_text"]
+__all__ = ["cache_root", "cached_dir", "entry_is_complete", "atomic_write", "atomic_write_text"]
 
 MARKER = "COMPLETE.json"
 
@@ -107,15 +107,20 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
+def atomic_write(path: Path | str, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(binary_file)`` on a temporary file, fsync, then rename.
+
+    Readers see the old file or the complete new one, never a partial write; on
+    any error (a full disk, an interrupt) the temporary file is removed and the
+    error re-raised.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would make results private
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -123,3 +128,8 @@ def atomic_write_text(path: Path | str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_write`)."""
+    atomic_write(path, lambda f: f.write(text.encode()))

@@ -12,13 +12,12 @@ only after the new one is in place.
 from __future__ import annotations
 
 import errno
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from interp.cache import atomic_write
 from interp.errors import InterpError
 
 __all__ = ["CheckpointError", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "list_checkpoints"]
@@ -49,16 +48,9 @@ def save_checkpoint(out: Path, step: int, state: dict[str, Any], keep: int = 2) 
     folder = Path(out) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"step-{step:08d}.pt"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        atomic_write(target, lambda f: torch.save(state, f))
     except (OSError, RuntimeError) as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
         full = isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT) or "space" in str(e).lower()
         prev = latest_checkpoint(out)
         why = "the disk is full" if full else f"writing failed ({e})"
