@@ -116,6 +116,18 @@ def _timed_load(name: str, **kw: Any) -> tuple[Any, float]:
     return model, time.perf_counter() - t0
 
 
+class _SharedModel:
+    """A registry model loaded on first use and kept for every stage that needs it; times the load."""
+
+    def __init__(self, name: str):
+        self.name, self.model, self.load_s = name, None, 0.0
+
+    def __call__(self) -> Any:
+        if self.model is None:
+            self.model, self.load_s = _timed_load(self.name)
+        return self.model
+
+
 def _resid_norms(model: Any, inputs: Any) -> dict[str, float]:
     """Mean residual-stream norm after each block: a quick look inside the model."""
     import torch
@@ -126,10 +138,10 @@ def _resid_norms(model: Any, inputs: Any) -> dict[str, float]:
     return {n: round(float(cache[n].norm(dim=-1).mean()), 3) for n in names}
 
 
-def _stage_lm(cfg: DemoConfig) -> dict[str, Any]:
+def _stage_lm(cfg: DemoConfig, lm: _SharedModel) -> dict[str, Any]:
     from interp.models.contract import model_info, prepare_inputs
 
-    model, secs = _timed_load(cfg.lm)
+    model, secs = lm(), lm.load_s
     prompt = f"<|im_start|>user\n{cfg.question}<|im_end|>\n<|im_start|>assistant\n"
     answer = model.generate(prompt, max_new_tokens=16, do_sample=False, verbose=False)
     answer = answer.split("assistant\n", 1)[-1].strip()
@@ -296,17 +308,10 @@ def run_demo(cfg: DemoConfig, overwrite: bool = False) -> str:
     seed_everything(cfg.seed)
     _say(f"run directory {run.path} (config.json, env.json)")
     t0 = time.perf_counter()
-    loaded: dict[str, Any] = {}
-
-    def lm() -> Any:  # the full LM, loaded once and shared by the stages that need it
-        if "lm" not in loaded:
-            from interp.models.registry import load_model
-
-            loaded["lm"] = load_model(cfg.lm)
-        return loaded["lm"]
+    lm = _SharedModel(cfg.lm)  # the full LM, loaded once for every stage that needs it
 
     steps: dict[str, Callable[[], Any]] = {
-        "models": lambda: {"lm": _stage_lm(cfg), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)},
+        "models": lambda: {"lm": _stage_lm(cfg, lm), "encoder": _stage_encoder(cfg), "vit": _stage_vit(cfg)},
         "datasets": lambda: _stage_datasets(cfg),
         "capture": lambda: _stage_capture(cfg, run),
         "sae": lambda: _stage_sae(cfg, run, lm),
