@@ -318,7 +318,11 @@ def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: An
     cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg)
     d = setup(cfg.optim.batch_size)
     try:
-        return _train(cfg, d, model, store, eval_model, eval_data, resume, overwrite)
+        result = _train(cfg, d, model, store, eval_model, eval_data, resume, overwrite)
+        # Every rank waits for rank 0's writing and evaluation before any leaves the group: a rank that tore down
+        # gloo while rank 0 still held the connection aborted ("terminate called without an active exception").
+        d.barrier()
+        return result
     finally:
         d.close()
 
