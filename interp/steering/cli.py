@@ -34,6 +34,15 @@ examples:
       --target "'t" --coefficients 0.5,1,2 --out runs/steer-latent
   interp steer --model smollm2-135m --layers 4,6,8 --positive "I am happy" --negative "I am sad" \\
       --target " happy" --out runs/steer-layers      # a layer sweep at blocks.L.hook_resid_post
+
+Vision (DINOv2 with the shipped digit probe): --target-class C switches to images.
+Steering adds the class-mean difference of blocks.L.hook_resid_post (CAA on images)
+and measures the class's log-probability lift on other digits, KL over the other
+classes and their held-out loss; --ablate N,N,... instead ablates the N MLP neurons of
+blocks.L.mlp.hook_post most attributed to the class (gradient x activation) and
+measures the class's drop on its own images, against N random neurons:
+  interp steer --model dinov2-s14 --target-class 3 --layers 8 --coefficients 0,1,2,4 --out runs/steer-digit3
+  interp steer --model dinov2-s14 --target-class 3 --layers 8 --ablate 4,16,64 --out runs/ablate-digit3
 """
 
 _PROMPTS = ["I went outside and", "The best thing about today is", "She told me that", "We talked about"]
@@ -55,7 +64,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sae", help="SAELens SAE directory (steer with --latent's decoder direction)")
     p.add_argument("--latent", type=int, help="SAE latent index")
     p.add_argument("--neuron", help="MLP neuron L:I (steer with its output weights at blocks.L.hook_resid_post)")
-    p.add_argument("--target", required=True, help="token(s) to promote, separated by '||' (e.g. ' dog')")
+    p.add_argument("--target", help="token(s) to promote, separated by '||' (e.g. ' dog'); text models")
+    p.add_argument("--target-class", type=int, help="ViT: the digit class to steer toward (or whose units to ablate)")
+    p.add_argument(
+        "--ablate", help="ViT: comma-separated numbers of attributed MLP neurons to ablate (instead of steering)"
+    )
+    p.add_argument("--n-images", type=int, default=32, help="ViT: images per set (effect, neutral; default 32)")
     p.add_argument("--coefficients", default="0,2,4,8", help="comma-separated scales (default 0,2,4,8)")
     p.add_argument("--prompts", help="text file, one prompt per line (default: four generic prompts)")
     p.add_argument("--neutral", help="text file, one neutral text per line (KL cost)")
@@ -124,12 +138,48 @@ def run_steer(args: argparse.Namespace) -> int:
     import interp
     from interp.steering.evaluate import steering_sweep
 
+    if args.target_class is not None:
+        return _run_vision(args)
+    if not args.target:
+        raise InputError("--target is required for a text model: the token(s) to promote, e.g. --target ' dog'. "
+                         "For a ViT give --target-class instead.")  # fmt: skip
     model = interp.load_model(args.model)
     vectors, methods = _directions(args, model)
     result = steering_sweep(model, vectors, _split(args.target) or [args.target], _lines(args.prompts, _PROMPTS),
                             _lines(args.neutral, _NEUTRAL), _lines(args.heldout, _HELDOUT),
                             coefficients=_coefficients(args.coefficients), n_random=args.n_random,
                             prompt_prefix=args.prompt_prefix, methods=methods, seed=args.seed)  # fmt: skip
+    print(result.table())
+    files = result.save(args.out)
+    print(f"\nwrote {files['json']} and {files['html']}")
+    return 0
+
+
+def _run_vision(args: argparse.Namespace) -> int:
+    """The vision sweep: DINOv2 and the shipped digit probe, steering or ablating at one layer."""
+    import torch
+
+    from interp.datasets.images import load_images, preprocess
+    from interp.steering.vision import ablation_sweep, digit_readout, vision_sweep
+
+    if args.model not in ("dinov2-s14", "dinov2"):
+        raise InputError(f"--target-class needs a classifier over the model; the shipped one is the digit probe on "
+                         f"dinov2-s14, not {args.model!r}. Pass --model dinov2-s14.")  # fmt: skip
+    layer = int((args.layers or "8").split(",")[0])
+    readout = digit_readout()
+    train, held = load_images("digits", "train", limit=400), load_images("digits", "heldout")
+    x_train, x_held = preprocess(train.images, readout.image_size), preprocess(held.images, readout.image_size)
+    y_train, y_held = torch.tensor(train.labels), torch.tensor(held.labels)
+    t, n = args.target_class, args.n_images
+    others, same = x_held[y_held != t], x_held[y_held == t]
+    if args.ablate:
+        counts = [int(c) for c in args.ablate.split(",") if c.strip()]
+        result = ablation_sweep(readout, f"blocks.{layer}.mlp.hook_post", t, same[:n], others[:n], x_held, y_held,
+                                counts, n_random=args.n_random, seed=args.seed)  # fmt: skip
+    else:
+        result = vision_sweep(readout, f"blocks.{layer}.hook_resid_post", t, others[:n], others[n : 2 * n], x_held,
+                              y_held, _coefficients(args.coefficients), train=(x_train, y_train),
+                              n_random=args.n_random, seed=args.seed)  # fmt: skip
     print(result.table())
     files = result.save(args.out)
     print(f"\nwrote {files['json']} and {files['html']}")

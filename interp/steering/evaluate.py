@@ -41,7 +41,7 @@ from interp.models.contract import COEFFICIENT_FIX, check_finite, prepare_inputs
 from interp.steering.neurons import token_id
 from interp.steering.vectors import Steer
 
-__all__ = ["SweepRow", "SweepResult", "steering_sweep", "random_like"]
+__all__ = ["SweepRow", "SweepResult", "steering_sweep", "random_like", "target_lift"]
 
 #: ``edits(hook, coefficient) -> interventions``: one steering method.
 Method = Callable[[str, float], Sequence[Intervention]]
@@ -59,6 +59,8 @@ class SweepRow:
         target_prob: per prompt, the target tokens' probability under this setting.
         kl: per neutral text, mean KL(unsteered || steered) per position (nats).
         loss_delta: per held-out text, next-token loss change (nats).
+        accuracy: per held-out image, change of correctness (-1, 0, +1); vision sweeps only
+            (:mod:`interp.steering.vision`).
     """
 
     method: str
@@ -68,11 +70,12 @@ class SweepRow:
     target_prob: list[float] = field(default_factory=list)
     kl: list[float] = field(default_factory=list)
     loss_delta: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
 
     def means(self) -> dict[str, float]:
         """Mean and standard deviation of every per-sample list."""
         out = {}
-        for k in ("effect", "target_prob", "kl", "loss_delta"):
+        for k in ("effect", "target_prob", "kl", "loss_delta") + (("accuracy",) if self.accuracy else ()):
             t = torch.tensor(getattr(self, k), dtype=torch.float64)
             out[f"{k}_mean"] = float(t.mean()) if len(t) else math.nan
             out[f"{k}_std"] = float(t.std()) if len(t) > 1 else 0.0
@@ -80,7 +83,10 @@ class SweepRow:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the per-sample lists and their means."""
-        return asdict(self) | self.means()
+        d = asdict(self)
+        if not self.accuracy:
+            del d["accuracy"]
+        return d | self.means()
 
 
 @dataclass
@@ -96,8 +102,10 @@ class SweepResult:
         for r in self.rows:
             m = r.means()
             coef = "-" if r.coefficient is None else f"{r.coefficient:g}"
-            lines.append(f"{r.method:<10} {r.hook or '-':<28} {coef:>7} {m['effect_mean']:>8.3f} "
-                         f"{m['target_prob_mean']:>9.4f} {m['kl_mean']:>8.4f} {m['loss_delta_mean']:>8.4f}")
+            lines.append(
+                f"{r.method:<10} {r.hook or '-':<28} {coef:>7} {m['effect_mean']:>8.3f} "
+                f"{m['target_prob_mean']:>9.4f} {m['kl_mean']:>8.4f} {m['loss_delta_mean']:>8.4f}"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -177,6 +185,20 @@ def _target_logp(logp: Float[Tensor, "pos vocab"], targets: list[int]) -> float:
 def _loss(logp: Float[Tensor, "pos vocab"], tokens: Int[Tensor, "1 pos"]) -> float:
     nxt = tokens[0, 1:].to(logp.device)  # [pos - 1]
     return float(-logp[:-1].gather(1, nxt[:, None]).mean())
+
+
+@torch.no_grad()
+def target_lift(model: Any, prompts: Sequence[str] | Tensor, target: str | int | Sequence[str | int],
+                edits: Sequence[Intervention]) -> list[float]:  # fmt: skip
+    """Per prompt, the lift of the target tokens' log-probability at its last position under ``edits`` (nats).
+
+    The effect measure of :func:`steering_sweep`, alone: two batched forward passes, no baselines.
+    """
+    targets = [token_id(model, t) for t in ([target] if isinstance(target, (str, int)) else target)]
+    toks = _tokenise(model, prompts, "prompt")
+    base = [_target_logp(lp, targets) for lp in _run(model, toks, [], None, "the unsteered run")]
+    edited = [_target_logp(lp, targets) for lp in _run(model, toks, edits, None, "the steered run")]
+    return [e - b for e, b in zip(edited, base, strict=True)]
 
 
 def _reference(model: Any, texts: _Texts) -> None:

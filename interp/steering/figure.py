@@ -13,6 +13,9 @@ from typing import Any
 
 __all__ = ["sweep_figure"]
 
+#: Axis titles of a text sweep; a result's ``meta["axes"]`` overrides them (vision sweeps).
+_TEXT_AXES = {"x": "coefficient", "effect": "target log-prob lift (nats)", "kl": "KL on neutral text (nats/token)",
+              "loss": "loss change (nats/token)"}  # fmt: skip
 _PALETTE = ("#1f77b4", "#7f7f7f", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
@@ -37,8 +40,9 @@ def sweep_figure(result: Any) -> Any:
     """A plotly ``Figure`` of a :class:`~interp.steering.evaluate.SweepResult`."""
     from plotly.subplots import make_subplots
 
+    axes = _TEXT_AXES | result.meta.get("axes", {})
     fig = make_subplots(rows=1, cols=3, subplot_titles=(
-        "effect by coefficient", "effect against cost", "held-out loss change"))  # fmt: skip
+        f"effect by {axes['x']}", "effect against cost", "held-out loss change"))  # fmt: skip
     for i, ((method, hook), rows) in enumerate(_groups(result).items()):
         colour = _PALETTE[i % len(_PALETTE)]
         name = f"{method} @ {hook}"
@@ -59,11 +63,12 @@ def sweep_figure(result: Any) -> Any:
         if r.method == "prompting":
             _prompting(fig, r)
     targets = ", ".join(repr(t) for t in result.meta.get("target_strings", []))
-    fig.update_xaxes(title_text="coefficient", row=1, col=1)
-    fig.update_xaxes(title_text="KL on neutral text (nats/token)", row=1, col=2)
-    fig.update_xaxes(title_text="coefficient", row=1, col=3)
-    fig.update_yaxes(title_text="target log-prob lift (nats)", row=1, col=1)
-    fig.update_yaxes(title_text="target log-prob lift (nats)", row=1, col=2)
-    fig.update_yaxes(title_text="loss change (nats/token)", row=1, col=3)
-    fig.update_layout(title=f"steering toward {targets}: effect against cost", height=450, width=1350)
+    fig.update_xaxes(title_text=axes["x"], row=1, col=1)
+    fig.update_xaxes(title_text=axes["kl"], row=1, col=2)
+    fig.update_xaxes(title_text=axes["x"], row=1, col=3)
+    fig.update_yaxes(title_text=axes["effect"], row=1, col=1)
+    fig.update_yaxes(title_text=axes["effect"], row=1, col=2)
+    fig.update_yaxes(title_text=axes["loss"], row=1, col=3)
+    verb = "ablating units for" if result.meta.get("kind") == "ablation" else "steering toward"
+    fig.update_layout(title=f"{verb} {targets}: effect against cost", height=450, width=1350)
     return fig

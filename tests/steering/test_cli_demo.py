@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 
 from interp.errors import InputError
 from interp.steering.cli import _coefficients, _directions, register
@@ -49,3 +50,21 @@ def test_pick_latent_prefers_next_token_labels():
     assert pick_latent({"units": labels["units"][:1]}, d_sae=10)["token_id"] == 5
     with pytest.raises(InputError, match="single-token label"):
         pick_latent({"units": labels["units"][3:5]}, d_sae=10)
+
+
+def test_screening_ranks_candidates_by_measured_effect_over_random(model, sae):
+    """A latent whose decoder direction is the target's unembedding direction wins the screen."""
+    from interp.steering.demo import candidate_latents, screen_latents
+    from interp.steering.evaluate import target_lift
+
+    with torch.no_grad():
+        sae.W_dec[3] = model.W_U[:, 42] / model.W_U[:, 42].norm()  # writes token 42 straight into the logits
+    units = [{"unit": i, "key": f"next:{42 if i == 3 else 7}", "label": f"u{i}", "max": 6.0,
+              "scores": {"auroc": 0.99, "correlation": 0.5 + 0.01 * i}} for i in (1, 2, 3)]  # fmt: skip
+    cands = candidate_latents({"units": units}, d_sae=128, n=2)
+    assert [c["unit"] for c in cands] == [3, 2]  # highest correlation first, cut to n
+    prompts = torch.randint(0, 500, (3, 6), generator=torch.Generator().manual_seed(0))
+    screen = screen_latents(model, sae, "blocks.0.hook_resid_post", candidate_latents({"units": units}, 128),
+                            prompts, coefficient=4.0)  # fmt: skip
+    assert screen[0]["unit"] == 3 and screen[0]["margin"] > 1.0 and screen[0]["margin"] > screen[1]["margin"]
+    assert target_lift(model, prompts, 42, []) == [0.0, 0.0, 0.0]
