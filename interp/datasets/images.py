@@ -241,7 +241,19 @@ def _digits() -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
     )
 
 
+def _concepts() -> tuple[list[np.ndarray], list[int], list[str], list[str]]:
+    """The synthetic concept images (:mod:`interp.datasets.concepts`), labelled by the first object's shape.
+
+    This route has no masks; use :func:`interp.datasets.concepts.concept_images` for them.
+    """
+    from interp.datasets.concepts import SHAPES, concept_images
+
+    s = concept_images(2000, seed=0)  # 48 px, 1-2 objects
+    return list(s.images), s.labels.tolist(), list(SHAPES), [f"concepts/{i}" for i in range(len(s))]
+
+
 _SOURCES: dict[str, Callable[[], tuple[list[np.ndarray], Any, Any, list[str]]]] = {
+    "concepts": _concepts,
     "skimage": _skimage,
     "lfw": _lfw,
     "mnist": _mnist,

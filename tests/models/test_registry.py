@@ -102,8 +102,12 @@ def test_bad_token_ids(tiny_gpt2_dir):
 
 def test_list_models_reports_offline_availability():
     rows = {r["name"]: r for r in interp.list_models()}
-    assert set(rows) == {"smollm2-135m", "minilm-l6", "dinov2-s14"}
-    assert all(r["offline"] and r["size_mb"] > 50 for r in rows.values())
+    assert set(rows) == {"smollm2-135m", "minilm-l6", "dinov2-s14", "concept-vit"}
+    assert all(r["offline"] for r in rows.values())
+    assert all(r["size_mb"] > 50 for name, r in rows.items() if name != "concept-vit")
+    assert rows["concept-vit"]["size_mb"] is None  # shipped inside interp, no package of its own
+    model = interp.load_model("concept-vit", variant="spurious")
+    assert interp.model_info(model).kind == "vit" and "blocks.3.mlp.hook_post" in model.hook_dict
 
 
 def test_missing_package_is_named(monkeypatch):
