@@ -96,7 +96,7 @@ def _attribute(
 ) -> Circuit:
     graph = graph if graph is not None else Graph.from_model(model)
     scores = torch.zeros(graph.valid.shape)
-    n_batches = -(-len(task) // (batch_size or len(task)))
+    n_batches = task.n_batches(batch_size)
     batches = batched_sources(model, graph, task, ablation, batch_size)
     for sub, delta in tqdm(batches, total=n_batches, disable=not progress, desc=method):
         node_outputs(model, graph, sub.clean, subtract_from=delta)  # [up, batch, pos, d]: source minus clean

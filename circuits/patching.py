@@ -274,7 +274,7 @@ def patch_edges(
     mask = graph.valid if edges is None else (edges if isinstance(edges, Tensor) else graph.edge_mask(edges))
     todo = (mask & graph.valid).nonzero().tolist()
     scores = torch.zeros(graph.valid.shape)
-    bar = tqdm(total=len(todo) * -(-len(task) // (batch_size or len(task))), disable=not progress, desc="edges")
+    bar = tqdm(total=len(todo) * task.n_batches(batch_size), disable=not progress, desc="edges")
     for sub, source in batched_sources(model, graph, task, ablation, batch_size):
         base = edge_metric(model, graph, sub, torch.zeros_like(graph.valid), source)[0]
         for start in range(0, len(todo), edges_per_pass):

@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 AnswerKind = Literal["logit_diff", "prob", "prob_diff", "logprob", "accuracy"]
+#: Tokens per pass when a method is given ``batch_size=None`` (see :meth:`Task.batch_step`).
+AUTO_BATCH_TOKENS = 512
 
 
 @runtime_checkable
@@ -241,9 +243,21 @@ class Task:
         idx = torch.arange(len(self))[idx]
         return replace(self, clean=self.clean[idx], corrupt=self.corrupt[idx], metric=self.metric.select(idx))
 
+    def batch_step(self, batch_size: int | None) -> int:
+        """Examples per pass: ``batch_size``, or for ``None`` as many as fit in :data:`AUTO_BATCH_TOKENS` tokens.
+
+        Memory of the edge methods grows with tokens per pass (on SmolLM2, EAP over 4 x 128
+        tokens peaks near 4 GB, 8 x 128 near 6 GB), so the default bounds it whatever the task's size.
+        """
+        return batch_size or max(1, min(len(self), AUTO_BATCH_TOKENS // max(1, int(self.clean.shape[-1]))))
+
+    def n_batches(self, batch_size: int | None) -> int:
+        """How many passes :meth:`batches` makes."""
+        return -(-len(self) // self.batch_step(batch_size))
+
     def batches(self, batch_size: int | None) -> Iterator[Task]:
-        """Consecutive sub-tasks of at most ``batch_size`` examples (all at once for ``None``)."""
-        step = batch_size or len(self)
+        """Consecutive sub-tasks of at most ``batch_size`` examples (``None``: :meth:`batch_step`'s default)."""
+        step = self.batch_step(batch_size)
         for start in range(0, len(self), step):
             yield self.select(slice(start, start + step))
 
