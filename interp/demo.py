@@ -19,7 +19,10 @@ Stages, each writing ``runs/<name>/<stage>/`` and skipped when already done:
     evaluates it on held-out text (FVU, L0, CE loss recovered, KL).
 ``labels``
     Labels SAE latents and MLP neurons of the captured layer by PMI with their
-    exemplars, scores each label on held-out documents, and writes HTML reports.
+    exemplars, scores each label on held-out documents, and writes HTML reports;
+    then labels DINOv2's layer-6 MLP neurons over the bundled images (exemplar
+    images with masks; colour, position, region, texture, dataset-class
+    candidates) and scores them on held-out images.
 
 ``steering``
     Steers SmolLM2 with a labelled SAE latent (its decoder direction, and a
@@ -66,7 +69,11 @@ class DemoConfig:
         d_sae: SAE width.
         k: active latents per token (TopK).
         sae_tokens: training tokens the SAE sees.
-        label_units: how many SAE latents and MLP neurons are labelled (the first N of each).
+        label_units: how many SAE latents and MLP neurons are labelled (the first N of each), and
+            how many MLP neurons of the ViT's ``vit_label_hook``.
+        vit_label_hook: the ViT layer whose neurons the ``labels`` stage labels over the bundled images.
+        vit_label_images: images taken from each bundled image set (digits, MNIST, LFW, scikit-image)
+            for ViT labeling; one in five is held out for scoring.
     """
 
     name: str = "demo"
@@ -87,6 +94,8 @@ class DemoConfig:
     k: int = 32
     sae_tokens: int = 300_000
     label_units: int = 256
+    vit_label_hook: str = "blocks.6.mlp.hook_post"
+    vit_label_images: int = 100
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -277,7 +286,44 @@ def _stage_labels(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str,
         median = aurocs[len(aurocs) // 2] if aurocs else None
         out[what] = {"report": str(dest / "labels.html"), "units": len(labels.units), "median_auroc": median}
         _say(f"{what}: median held-out detection AUROC {median if median is None else round(median, 3)}")
+    out["vit_neurons"] = _label_vit_layer(cfg, run)
     return out
+
+
+def _median(values: list[Any]) -> float | None:
+    vals = sorted(v for v in values if isinstance(v, (int, float)) and v == v)
+    return round(vals[len(vals) // 2], 4) if vals else None
+
+
+def _label_vit_layer(cfg: DemoConfig, run: Any) -> dict[str, Any]:
+    """Label ``cfg.label_units`` neurons of the ViT's ``vit_label_hook`` over the bundled images."""
+    from interp.labeling.vision import bundled_images
+    from interp.labeling.vit import label_vit
+    from interp.models.probes import load_digit_probe
+    from interp.reports.labels import write_label_report
+
+    size = load_digit_probe()[1]["image_size"]
+    model, _ = _timed_load(cfg.vit, image_size=size)
+    data = bundled_images(cfg.vit_label_images)
+    dest = run.path / "labels" / "vit_neurons"
+    units = list(range(min(cfg.label_units, model.cfg.d_mlp)))
+    _say(f"labelling {len(units)} {cfg.vit} neurons of {cfg.vit_label_hook} over {len(data)} images "
+         f"({data.name}, {size}px) -> {dest}")
+    t0 = time.perf_counter()
+    labels = label_vit(model, cfg.vit_label_hook, data, units=units, meta={"model": cfg.vit})
+    secs = time.perf_counter() - t0
+    write_label_report(labels, dest, f"{cfg.vit} {cfg.vit_label_hook} neurons")
+    res = {"report": str(dest / "labels.html"), "units": len(labels.units), "images": len(data),
+           "seconds": round(secs, 1),
+           "median_auroc": _median([u.scores.get("auroc") for u in labels.units]),
+           "median_shuffled_auroc": _median([u.scores.get("shuffled_auroc") for u in labels.units]),
+           "median_balanced_accuracy": _median([u.scores.get("balanced_accuracy") for u in labels.units]),
+           "median_shuffled_balanced_accuracy": _median([u.scores.get("shuffled_balanced_accuracy")
+                                                         for u in labels.units])}  # fmt: skip
+    _say(f"vit_neurons: median held-out AUROC {res['median_auroc']} (shuffled {res['median_shuffled_auroc']}), "
+         f"balanced accuracy {res['median_balanced_accuracy']} (shuffled {res['median_shuffled_balanced_accuracy']}) "
+         f"in {secs:.0f}s")
+    return res
 
 
 def _stage_steering(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str, Any]:

@@ -10,6 +10,16 @@ together; :mod:`~interp.labeling.vocab` is the shared logit-lens projection;
 :mod:`~interp.labeling.planted` plants units with known rules to measure
 accuracy. Results (:mod:`~interp.labeling.results`) feed :mod:`interp.reports`.
 
+Images (MILAN for ViTs): :mod:`~interp.labeling.vision` measures visual
+attributes per patch (colour, region, size, texture, dataset label, concept
+masks); :mod:`~interp.labeling.vit` runs the one streaming pass (top-k images
+with masks) and labels with the same PMI and scoring;
+:mod:`~interp.labeling.groundtruth` checks labels against planted patch units
+and the concept ViT. :mod:`~interp.labeling.describe` phrases labels (offline,
+local LM, OpenAI-compatible endpoint) without changing their scores;
+:mod:`~interp.labeling.workflows` analyses layers, audits units by query and
+edits a model through its labels.
+
 Names resolve on first use.
 """
 
@@ -35,6 +45,18 @@ _EXPORTS = {
     "score_label": "interp.labeling.scoring",
     "VocabProjection": "interp.labeling.vocab",
     "vocab_projection": "interp.labeling.vocab",
+    "ImageProbe": "interp.labeling.vision",
+    "image_probe": "interp.labeling.vision",
+    "bundled_images": "interp.labeling.vision",
+    "label_vit": "interp.labeling.vit",
+    "label_image_units": "interp.labeling.vit",
+    "collect_images": "interp.labeling.vit",
+    "evaluate_concept_vit": "interp.labeling.groundtruth",
+    "describe_labels": "interp.labeling.describe",
+    "describer": "interp.labeling.describe",
+    "analysis": "interp.labeling.workflows",
+    "audit": "interp.labeling.workflows",
+    "edit_spurious": "interp.labeling.workflows",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -26,6 +26,7 @@ count and lift), the output-side tokens of the unit (logit lens, from
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from jaxtyping import Bool, Int
@@ -33,7 +34,16 @@ from torch import Tensor
 
 from interp.labeling.probe import ProbeSet
 
-__all__ = ["Candidate", "LEXICAL_CLASSES", "POSITION_ATOMS", "atom", "lexical_table", "propose_atoms", "compose"]
+__all__ = [
+    "Candidate",
+    "LEXICAL_CLASSES",
+    "POSITION_ATOMS",
+    "IMAGE_KINDS",
+    "atom",
+    "lexical_table",
+    "propose_atoms",
+    "compose",
+]
 
 #: Lexical classes: name -> test on the token's display string (leading space / ``##`` stripped).
 LEXICAL_CLASSES: dict[str, str] = {
@@ -50,6 +60,10 @@ POSITION_ATOMS: tuple[tuple[str, str, int], ...] = (
     ("pos>=16", ">=", 16), ("pos>=32", ">=", 32), ("pos>=64", ">=", 64),
 )  # fmt: skip
 _OPS = {"and": "and", "or": "or", "andnot": "and not"}
+#: Atom kinds of image patches (:mod:`interp.labeling.vision`): their truth is a column of the probe's table.
+IMAGE_KINDS = ("colour", "where", "size", "texture", "label", "concept")
+#: Kinds whose atoms never hold together on one row (one token per row; one dataset label per image).
+_EXCLUSIVE_KINDS = ("tok", "prev", "next", "label")
 
 
 @dataclass(frozen=True)
@@ -61,7 +75,8 @@ class Candidate:
             candidates with the same key hold on the same rows.
         label: human-readable text.
         op: ``atom``, ``and``, ``or`` or ``andnot``.
-        kind: atom kind (``tok``, ``prev``, ``next``, ``class``, ``pos``); ``""`` for compositions.
+        kind: atom kind (``tok``, ``prev``, ``next``, ``class``, ``pos``, or an image kind of
+            :data:`IMAGE_KINDS`); ``""`` for compositions.
         arg: atom argument (token id, class name or position bucket name).
         parts: the two operands of a composition.
     """
@@ -78,16 +93,18 @@ class Candidate:
         """Atoms in the description (its complexity)."""
         return 1 if self.op == "atom" else sum(p.n_atoms for p in self.parts)
 
-    def holds(self, probe: ProbeSet, table: Bool[Tensor, "vocab n_classes"] | None = None) -> Bool[Tensor, " n"]:
+    def holds(self, probe: Any, table: Bool[Tensor, "vocab n_classes"] | None = None) -> Bool[Tensor, " n"]:
         """Evaluate the predicate on every row of ``probe``.
 
         Args:
-            probe: the rows.
+            probe: the rows (a text :class:`ProbeSet`, or an image probe with a ``column(key)`` method).
             table: ``lexical_table(probe.vocab)`` (computed when not given; pass it when calling often).
         """
         if self.op != "atom":
             a, b = (p.holds(probe, table) for p in self.parts)
             return a & b if self.op == "and" else a | b if self.op == "or" else a & ~b
+        if self.kind in IMAGE_KINDS:
+            return probe.column(self.key)
         if self.kind in ("tok", "prev", "next"):
             column = {"tok": probe.token, "prev": probe.prev, "next": probe.next}[self.kind]
             return column == int(self.arg)
@@ -211,9 +228,9 @@ def compose(best: list[Candidate]) -> list[Candidate]:
     """
     out: dict[str, Candidate] = {}
     for i, a in enumerate(best):
-        for b in best[i + 1:]:
-            if a.kind == b.kind and a.kind in ("tok", "prev", "next"):
-                ops = ("or",)  # one row has one token: "and" is empty, "and not" is "a"
+        for b in best[i + 1 :]:
+            if a.kind == b.kind and a.kind in _EXCLUSIVE_KINDS:
+                ops = ("or",)  # one row has one token (an image one label): "and" is empty, "and not" is "a"
             else:
                 ops = ("and", "or", "andnot")
             for op in ops:

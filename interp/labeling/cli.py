@@ -21,7 +21,11 @@ quantile), propose candidate descriptions (tokens, bigrams, next tokens and
 logit-lens output tokens, lexical classes, positions, and/or/not compositions),
 pick the one maximising log p(d|E) - lambda log p(d), and score it on held-out
 documents (AUROC, balanced accuracy, correlation, with constant and shuffled
-baselines). Writes labels.json, labels.csv and labels.html to --out.
+baselines). With --images, label a ViT layer over images instead: top-k
+exemplar images with masks (patch maps at the 0.99 quantile), candidates from
+colours, image regions, region sizes, textures, dataset classes and concept
+masks, scored on held-out images. Writes labels.html (+ units/*.js detail
+files), labels.json, labels.csv and labels.parquet to --out.
 
 examples:
   interp label --store runs/bible-l1/store --hook blocks.1.mlp.hook_post \\
@@ -29,14 +33,19 @@ examples:
   interp label --store runs/bible-l6/store --hook blocks.6.hook_resid_post \\
       --sae runs/sae-l6/sae --units 0:256 --out runs/sae-l6/labels
   interp label --planted --out runs/planted-labels     # planted units with known truth
+  interp label --model dinov2-s14 --image-size 56 --images bundled \
+      --hook blocks.6.mlp.hook_post --units 0:256 --out runs/dino-l6/labels    # a ViT layer over images
+  interp label ... --describer local                   # phrase labels with SmolLM2 (scores unchanged)
 """
 
 REPORT_DESCRIPTION = """\
-Write the self-contained HTML report (plus JSON and CSV) of a labeling run:
-per unit the label, its PMI, held-out scores beside constant and shuffled
-baselines, exemplars with active tokens highlighted, samples from lower
-quantiles and non-activating samples, an activation histogram and the top
-output tokens. Opens from file:// with no server and no network.
+Write the HTML report (plus JSON, CSV and Parquet) of a labeling run: a
+sortable, searchable summary page (labels.html, under 2 MB up to thousands of
+units) and per-unit detail in units/*.js, loaded when a unit is opened: the
+label, its PMI, held-out scores beside constant and shuffled baselines,
+exemplars with active tokens (or image patches) marked, lower-quantile and
+non-activating samples, an activation histogram and the top output tokens.
+Opens from file:// with no server and no network; keep units/ beside the page.
 
 examples:
   interp report runs/bible-l1/labels
@@ -69,6 +78,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--units", help="units to label: a range 0:64 or a list 3,5,9 (default all)")
     p.add_argument("--model", help="model (registry name or directory) for token strings and logit-lens output tokens")
     p.add_argument("--planted", action="store_true", help="label the planted units (known truth) and print accuracy")
+    p.add_argument("--images", help="label a ViT (--model) over images instead of a store: bundled (digits, MNIST, "
+                   "LFW, scikit-image, labelled), concepts (synthetic, with concept masks), a load_images name or "
+                   "a folder")
+    p.add_argument("--n-images", type=int, default=200, help="images per set for --images (default 200)")
+    p.add_argument("--image-size", type=int, help="ViT input size in pixels for --images (default the model's)")
+    p.add_argument("--describer", default="offline", choices=("offline", "local", "openai"),
+                   help="who phrases each label: offline (the candidate's text, default), local (SmolLM2 chat), "
+                   "openai (an OpenAI-compatible endpoint; key from $OPENAI_API_KEY). Scores are the candidate's.")
+    p.add_argument("--describer-url", help="base URL of the openai describer's server (default $OPENAI_BASE_URL)")
+    p.add_argument("--describer-model", default="gpt-4o-mini", help="model name sent to the openai describer")
     p.add_argument("--out", required=True, help="output directory (labels.json, labels.csv, labels.html)")
     p.add_argument("--k", type=int, default=15, help="exemplar contexts per unit (default 15, as MILAN)")
     p.add_argument("--lam", type=float, default=0.2, help="lambda in log p(d|E) - lambda log p(d) (default 0.2)")
@@ -126,11 +145,37 @@ def _from_store(args: argparse.Namespace) -> Any:
                        meta={"store": str(args.store), "hook": args.hook, "sae": args.sae, "model": args.model})
 
 
+def _from_images(args: argparse.Namespace) -> Any:
+    """Label the units of ``--hook`` of the ViT ``--model`` over ``--images``."""
+    from interp.labeling.vision import bundled_images
+    from interp.labeling.vit import label_vit
+    from interp.models.registry import load_model
+
+    if not args.model or not args.hook:
+        raise InputError("`interp label --images` needs --model (a ViT) and --hook. See `interp label --help`.")
+    model = load_model(args.model, **({"image_size": args.image_size} if args.image_size else {}))
+    if args.images == "bundled":
+        data: Any = bundled_images(args.n_images)
+    elif args.images == "concepts":
+        from interp.datasets.concepts import concept_images
+
+        data = concept_images(args.n_images, split="heldout", size=model.cfg.image_size)
+    else:
+        from interp.datasets.images import load_images
+
+        data = load_images(args.images, "all", limit=args.n_images)
+    return label_vit(model, args.hook, data, _config(args), units=parse_units(args.units), progress=True,
+                     meta={"model": args.model, "images": args.images})
+
+
 def run_label(args: argparse.Namespace) -> int:
     """``interp label``."""
+    from interp.labeling.describe import describe_labels, describer
     from interp.reports.labels import write_label_report
 
-    labels = _planted(args) if args.planted else _from_store(args)
+    labels = _planted(args) if args.planted else _from_images(args) if args.images else _from_store(args)
+    kw = {"base_url": args.describer_url, "model": args.describer_model} if args.describer == "openai" else {}
+    describe_labels(labels, describer(args.describer, **kw))
     paths = write_label_report(labels, args.out)
     print(f"labelled {len(labels.units)} units -> {paths['html']} (+ labels.json, labels.csv)")
     return 0

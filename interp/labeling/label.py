@@ -185,7 +185,7 @@ def _label_one(u: int, unit_id: int, ex: Exemplars, probe: ProbeSet, grounder: G
         match = best.candidate.holds(held_probe, grounder.table)
         scores = score_label(match, ex.heldout[:, u], float(ex.threshold[u]), cfg.seed).to_dict()
     return UnitLabel(unit_id, best.candidate.label, best.candidate.key, best.score, best.p_given_e, best.p,
-                     best.count_e, best.n_e, scores=scores,
+                     best.count_e, best.n_e, scores=scores, kind=best.candidate.kind or "composition",
                      alternatives=[_alt(g) for g in ranked[1:1 + cfg.n_alternatives]], **shown, **views)
 
 

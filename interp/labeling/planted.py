@@ -137,7 +137,8 @@ class PlantedReport:
     """Accuracy of labels against planted truth.
 
     Attributes:
-        top1 / top3: fraction of units whose true key is the label / among the first three candidates.
+        top1 / top3: fraction of units whose true key is the label / among the first three candidates
+            (or a synonym of one of them: see :attr:`UnitLabel.synonyms`).
         auroc_mean / auroc_min: held-out AUROC of the chosen labels of the units labelled correctly (top-1).
         truth_auroc_min: lowest held-out AUROC of the *true* label where it was chosen or not.
         rows: per unit ``(name, kind, true label, chosen label, rank of truth or None, auroc)``.
@@ -163,8 +164,9 @@ def evaluate(labels: LabelSet, units: list[PlantedUnit]) -> PlantedReport:
     """Compare ``labels`` (units in the order of ``units``) with the planted truth."""
     rows = []
     for unit, lab in zip(units, labels.units, strict=True):
-        keys = [lab.key] + [a["key"] for a in lab.alternatives]
-        r = keys.index(unit.truth.key) + 1 if unit.truth.key in keys else None
+        # a candidate's synonyms (same rows, other words; image labeling) count as that candidate
+        keys = [{lab.key, *lab.synonyms}] + [{a["key"], *a.get("synonyms", [])} for a in lab.alternatives]
+        r = next((i + 1 for i, k in enumerate(keys) if unit.truth.key in k), None)
         auc = float(lab.scores.get("auroc", float("nan")))
         rows.append((unit.name, unit.kind, unit.truth.label, lab.label, r, auc))
     n = len(rows)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from jaxtyping import Int
 from torch import Tensor
@@ -44,7 +45,7 @@ from interp.errors import InputError
 from interp.labeling.candidates import Candidate, compose, count_columns, lexical_table
 from interp.labeling.probe import ProbeSet
 
-__all__ = ["DEFAULT_LAMBDA", "Grounded", "Grounder", "pmi_score", "rank"]
+__all__ = ["DEFAULT_LAMBDA", "Grounded", "Grounder", "pmi_score", "rank", "distinct"]
 
 #: MILAN's released value of λ.
 DEFAULT_LAMBDA = 0.2
@@ -91,16 +92,18 @@ class Grounder:
     """Counts candidates over one grounding probe set, caching ``c(d)`` by key.
 
     Args:
-        probe: the whole probe set; exemplar rows index into it.
+        probe: the whole probe set (text :class:`ProbeSet` or image
+            :class:`~interp.labeling.vision.ImageProbe`); exemplar rows index into it.
         rows: the grounding rows ``c(d)`` is counted over (default all); never the
             held-out rows used for scoring.
     """
 
-    def __init__(self, probe: ProbeSet, rows: Int[Tensor, " n_ground"] | None = None):
+    def __init__(self, probe: Any, rows: Int[Tensor, " n_ground"] | None = None):
         self.full = probe
         self.probe = probe if rows is None else probe.subset(rows)
-        self.table = lexical_table(probe.vocab)
-        self.base = count_columns(self.probe)
+        text = isinstance(probe, ProbeSet)  # image probes answer every atom from their own table
+        self.table = lexical_table(probe.vocab) if text else None
+        self.base = count_columns(self.probe) if text else {}
         self._counts: dict[str, int] = {}
 
     def count(self, cand: Candidate) -> int:
@@ -168,3 +171,29 @@ def rank(grounder: Grounder, atoms: list[Candidate], rows: Int[Tensor, " m"], *,
 def _order(g: Grounded) -> tuple[float, int, str]:
     """Best score first; fewer atoms, then key, break ties (rounded so float noise is a tie)."""
     return (-round(g.score, 9), g.candidate.n_atoms, g.candidate.key)
+
+
+def distinct(grounder: Grounder, ranked: list[Grounded], n: int,
+             max_overlap: float = 0.9) -> list[tuple[Grounded, list[str]]]:  # fmt: skip
+    """The first ``n`` of ``ranked`` with near-synonyms folded into the better candidate.
+
+    A candidate whose rows on the grounding probe set overlap a better one's with
+    Jaccard index ≥ ``max_overlap`` says the same thing in other words (``red
+    pixels`` and the ``red`` concept mask, ``A or B`` and ``A or B'`` for
+    near-equal ``B``, ``B'``); it is listed as a synonym of the better one instead
+    of crowding the runner-up list.
+
+    Returns:
+        ``(candidate, keys of its synonyms)`` pairs, best first.
+    """
+    kept: list[tuple[Grounded, Any, list[str]]] = []
+    for i, g in enumerate(ranked):
+        if len(kept) == n and i >= 4 * n:  # synonyms sit near what they repeat
+            break
+        rows = g.candidate.holds(grounder.probe, grounder.table)
+        same = next((k for k in kept if float((rows & k[1]).sum()) >= max_overlap * float((rows | k[1]).sum())), None)
+        if same is not None:
+            same[2].append(g.candidate.key)
+        elif len(kept) < n:
+            kept.append((g, rows, []))
+    return [(g, syn) for g, _, syn in kept]

@@ -91,9 +91,21 @@ def correlation(match: Bool[Tensor, " n"], acts: Float[Tensor, " n"]) -> float:
     return float((x * y).sum()) / den if den > 0 else 0.0
 
 
-def score_label(match: Bool[Tensor, " n"], acts: Float[Tensor, " n"], threshold: float, seed: int = 0) -> Scores:
-    """Score a label's held-out matches against the unit's held-out activations (see the module docstring)."""
+def score_label(
+    match: Bool[Tensor, " n"], acts: Float[Tensor, " n"], threshold: float, seed: int = 0, floor: float | None = None
+) -> Scores:
+    """Score a label's held-out matches against the unit's held-out activations (see the module docstring).
+
+    Args:
+        match: where the label holds on the held-out rows.
+        acts: the unit's activations there.
+        threshold: the unit's active threshold.
+        seed: seeds the shuffled baseline.
+        floor: activations below it are tied at it before scoring (ViT labeling passes 0: the
+            small negative tail of GELU orders inactive patches by noise, which is not detection).
+    """
     fires = (acts >= threshold) & (acts > 0)
+    acts = acts if floor is None else acts.clamp(min=floor)
     g = torch.Generator().manual_seed(seed)
     shuffled = match[torch.randperm(len(match), generator=g)]
     const = torch.ones_like(match)

@@ -1,148 +1,188 @@
-"""The label report: one self-contained HTML page, plus JSON and CSV.
+"""The label report: a compact HTML page per layer, per-unit detail in chunk files, plus JSON, CSV and Parquet.
 
-:func:`write_label_report` writes ``labels.html``, ``labels.json`` and
-``labels.csv`` for a :class:`~interp.labeling.results.LabelSet`. The page
-needs no server and no network: CSS and the small sorting / search script are
-inline, histograms are inline SVG, and every piece of dataset text goes
-through :func:`html.escape`, so a token ``<script>`` shows as text. Per unit it
-shows the label, its PMI, held-out scores beside their constant and shuffled
-baselines, the runner-up candidates, the top exemplars with the active tokens
-highlighted, lower-quantile and non-activating samples, an activation
-histogram and the top output tokens.
+:func:`write_label_report` writes into one directory:
+
+* ``labels.html``: the summary of every unit (label, PMI, held-out AUROC, balanced
+  accuracy, correlation, baselines, firing rate) as one JSON blob that inline
+  JavaScript renders into a sortable, searchable table. No CDN, no server:
+  the page opens from ``file://``.
+* ``units/NNNNN.js``: per-unit detail (runner-up labels, histogram, top
+  exemplars with their masks, lower-quantile and non-activating samples, output
+  tokens, image thumbnails), ``chunk`` units per file, loaded on demand by a
+  ``<script>`` tag when a unit is opened (browsers block ``fetch`` of
+  ``file://`` URLs, not script tags).
+* ``labels.json`` (the whole :class:`~interp.labeling.results.LabelSet`),
+  ``labels.csv`` and ``labels.parquet`` (MILAN's ``layer, unit, description,
+  score`` then every score and baseline).
+
+Size caps: the main page carries ~150–250 bytes per unit and is kept under
+``max_main_bytes`` (2 MB, about 8,000 units) by shortening labels to 80
+characters and then dropping the search-only output tokens; a unit's detail
+keeps at most ``max_exemplars`` exemplars and ``max_samples`` samples of each
+kind. Image thumbnails are stored once per chunk file. Dataset text is never
+inserted as HTML: the JSON escapes ``<``, ``>`` and ``&``, and the script
+writes every string with ``textContent``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
-from html import escape
 from pathlib import Path
+from typing import Any
 
-from interp.cache import atomic_write_text
-from interp.labeling.results import LabelSet, Snippet, UnitLabel
+from interp.cache import atomic_write, atomic_write_text
+from interp.labeling.results import ImageExemplar, LabelSet, Snippet, UnitLabel
 
-__all__ = ["write_label_report", "render_labels_html"]
+__all__ = ["write_label_report", "render_labels_html", "MAX_MAIN_BYTES"]
 
-_CSS = """
-body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;width:100%}th,td{border-bottom:1px solid #ddd;padding:4px 6px;text-align:left;
-vertical-align:top}th{cursor:pointer;background:#f4f4f4;position:sticky;top:0}th:after{content:" \\2195";color:#aaa}
-td.num{text-align:right;font-variant-numeric:tabular-nums}.base{color:#888;font-size:12px}
-.snip{font-family:ui-monospace,monospace;white-space:pre-wrap;margin:2px 0}.tok{padding:0 1px;border-radius:2px}
-.act{outline:1px solid #c00}details{margin:2px 0}#q{width:30em;padding:4px;margin-bottom:8px}
-.muted{color:#888}
-"""
-_JS = """
-const q=document.getElementById('q'),tb=document.querySelector('#units tbody');
-q.addEventListener('input',()=>{const s=q.value.toLowerCase();
- for(const r of tb.rows){r.style.display=r.dataset.search.includes(s)?'':'none'}});
-document.querySelectorAll('#units th').forEach((th,i)=>th.addEventListener('click',()=>{
- const rows=[...tb.rows],asc=th.dataset.dir!=='asc';th.dataset.dir=asc?'asc':'desc';
- const key=r=>{const c=r.cells[i],v=c.dataset.v;return v!==undefined?parseFloat(v):c.textContent.toLowerCase()};
- rows.sort((a,b)=>{const x=key(a),y=key(b);const o=(typeof x==='number'&&typeof y==='number')?
-  (isNaN(x)?1:isNaN(y)?-1:x-y):String(x).localeCompare(String(y));return asc?o:-o});
- rows.forEach(r=>tb.appendChild(r))}));
-"""
+#: Default cap on the size of ``labels.html``.
+MAX_MAIN_BYTES = 2_000_000
+#: Summary columns of the main page (one array per unit, in this order).
+COLUMNS = ("unit", "label", "kind", "pmi", "auroc", "balanced_accuracy", "correlation", "shuffled_auroc",
+           "shuffled_balanced_accuracy", "constant_auroc", "frac_positive", "search")  # fmt: skip
 
 
-def _num(x: object, digits: int = 3) -> str:
-    """A table cell with a sortable value (``data-v``)."""
-    v = float(x) if isinstance(x, (int, float)) else float("nan")
-    text = _f(v, f".{digits}f")
-    return f'<td class="num" data-v="{"NaN" if math.isnan(v) else v}">{text}</td>'
+def _js_json(x: Any) -> str:
+    """JSON safe inside HTML ``<script>`` and JS files: ``<``, ``>``, ``&`` escaped, NaN as null."""
+    text = json.dumps(_clean(x), separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _f(x: object, spec: str = ".3f") -> str:
-    """Format a number, ``–`` for ``None`` / NaN (values reloaded from JSON may be null)."""
-    return "–" if not isinstance(x, (int, float)) or x != x else format(x, spec)
+def _clean(x: Any) -> Any:
+    """NaN / inf -> None, floats rounded to 4 significant digits (the page shows 3)."""
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else float(f"{x:.4g}")
+    if isinstance(x, dict):
+        return {k: _clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_clean(v) for v in x]
+    return x
 
 
-def _snippet(s: Snippet, peak: float) -> str:
-    """Tokens of a window, shaded by activation, active (masked) tokens outlined."""
-    parts = []
-    for tok, a, on in zip(s.tokens, s.acts, s.active, strict=True):
-        alpha = 0.0 if a is None or peak <= 0 else max(0.0, min(1.0, a / peak))
-        title = "low" if a is None else f"{a:.3f}"
-        cls = "tok act" if on else "tok"
-        parts.append(f'<span class="{cls}" style="background:rgba(255,80,0,{alpha:.2f})" '
-                     f'title="{escape(title)}">{escape(tok)}</span>')
-    return f'<div class="snip">{" ".join(parts)} <span class="muted">({_f(s.value)})</span></div>'
-
-
-def _histogram_svg(hist: dict, threshold: float, width: int = 320, height: int = 80) -> str:
-    """An inline SVG bar chart of activation counts (log scale), the threshold as a red line."""
-    counts, edges = hist.get("counts") or [], hist.get("edges") or []
-    if not counts or len(edges) != len(counts) + 1:
-        return ""
-    top = max(math.log1p(c) for c in counts) or 1.0
-    bw = width / len(counts)
-    bars = "".join(f'<rect x="{i * bw:.1f}" y="{height - h:.1f}" width="{bw - 1:.1f}" height="{h:.1f}" fill="#4a7"/>'
-                   for i, h in enumerate(height * math.log1p(c) / top for c in counts))  # fmt: skip
-    lo, hi = edges[0], edges[-1]
-    x = width * (threshold - lo) / (hi - lo) if hi > lo else 0
-    line = f'<line x1="{x:.1f}" x2="{x:.1f}" y1="0" y2="{height}" stroke="#c00"/>' if 0 <= x <= width else ""
-    return (f'<svg width="{width}" height="{height + 14}" role="img"><title>activation histogram (log counts)'
-            f'</title>{bars}{line}<text x="0" y="{height + 12}" font-size="10">{lo:.2f}</text>'
-            f'<text x="{width - 40}" y="{height + 12}" font-size="10">{hi:.2f}</text></svg>')
-
-
-def _details(u: UnitLabel) -> str:
-    """The expandable per-unit panel."""
-    peak = u.max if isinstance(u.max, (int, float)) and u.max > 0 else 1.0
-    alts = "".join(f"<li>{escape(a['label'])} <span class='muted'>pmi {_f(a['pmi'])}, "
-                   f"p(d|E) {_f(a['p_given_e'], '.2f')}, "
-                   f"p(d) {_f(a['p'], '.4f')}</span></li>" for a in u.alternatives)  # fmt: skip
-    out_tok = ", ".join(escape(repr(t)) for t in u.output_top) or "–"
-    out_bot = ", ".join(escape(repr(t)) for t in u.output_bottom) or "–"
-    ex = "".join(_snippet(s, peak) for s in u.exemplars) or "<p class=muted>no exemplars</p>"
-    low = "".join(_snippet(s, peak) for s in u.lower) or "<p class=muted>none</p>"
-    idle = "".join(_snippet(s, peak) for s in u.inactive) or "<p class=muted>none</p>"
-    return (f"<details><summary>exemplars, histogram, output tokens</summary>"
-            f"<p>grounding: {u.count_e}/{u.n_e} exemplar tokens match; "
-            f"p(d|E) {_f(u.p_given_e)}, p(d) {_f(u.p, '.5f')}; "
-            f"threshold {_f(u.threshold)}; fires on {_f(u.frac_positive, '.2%')} of tokens</p>"
-            f"{_histogram_svg(u.histogram, u.threshold)}<p>promotes: {out_tok}<br>suppresses: {out_bot}</p>"
-            f"<b>runner-up labels</b><ol>{alts}</ol><b>top exemplars</b>{ex}"
-            f"<details><summary>lower-quantile samples</summary>{low}</details>"
-            f"<details><summary>non-activating samples</summary>{idle}</details></details>")
-
-
-def _row(u: UnitLabel) -> str:
-    """One table row."""
+def _summary(u: UnitLabel, max_label: int | None, search: bool) -> list[Any]:
+    """One summary row (:data:`COLUMNS`)."""
     s = u.scores
-    search = escape(f"{u.unit} {u.label} {' '.join(u.output_top)}".lower(), quote=True)
-    base = (f"<div class=base>const {_f(s.get('constant_auroc'), '.2f')} · "
-            f"shuffled {_f(s.get('shuffled_auroc'), '.2f')}</div>") if s else ""
-    return (f'<tr data-search="{search}"><td class="num" data-v="{u.unit}">{u.unit}</td>'
-            f"<td>{escape(u.label)}{_details(u)}</td>{_num(u.pmi)}"
-            f"{_num(s.get('auroc')).replace('</td>', base + '</td>')}"
-            f"{_num(s.get('balanced_accuracy'))}{_num(s.get('correlation'))}"
-            f"{_num(s.get('shuffled_balanced_accuracy'))}{_num(u.frac_positive, 4)}</tr>")
+    text = u.text if max_label is None or len(u.text) <= max_label else u.text[: max_label - 1] + "…"
+    extra = " ".join(u.output_top[:5] + ([u.label] if u.description else [])) if search else ""
+    return [u.unit, text, u.kind, u.pmi, s.get("auroc"), s.get("balanced_accuracy"), s.get("correlation"),
+            s.get("shuffled_auroc"), s.get("shuffled_balanced_accuracy"), s.get("constant_auroc"), u.frac_positive,
+            extra]  # fmt: skip
 
 
-def render_labels_html(labels: LabelSet, title: str = "unit labels") -> str:
-    """The report page as one HTML string (no external resources)."""
-    meta = "".join(f"<li>{escape(str(k))}: {escape(str(v))}</li>" for k, v in labels.meta.items())
-    head = ("<tr><th>unit</th><th>label</th><th>PMI</th><th>AUROC (held-out)</th><th>bal. acc.</th>"
-            "<th>corr.</th><th>shuffled bal. acc.</th><th>firing rate</th></tr>")
-    rows = "".join(_row(u) for u in labels.units)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-            f"<style>{_CSS}</style></head><body><h1>{escape(title)}</h1><ul>{meta}</ul>"
-            "<p>AUROC: does the activation rank tokens that match the label above those that do not (held-out "
-            "documents; 0.5 is chance). Baselines below each: a constant label and the label shuffled over tokens."
-            "</p><input id='q' placeholder='search labels, units, output tokens'>"
-            f"<table id='units'><thead>{head}</thead><tbody>{rows}</tbody></table>"
-            f"<script>{_JS}</script></body></html>")
+def _snip(s: Snippet) -> list[Any]:
+    """A text window as ``[tokens, acts, active, centre, value]``."""
+    return [s.tokens, s.acts, [int(a) for a in s.active], s.centre, s.value]
 
 
-def write_label_report(labels: LabelSet, out: Path | str, title: str = "unit labels") -> dict[str, Path]:
-    """Write ``labels.html``, ``labels.json`` and ``labels.csv`` into the directory ``out``; return their paths."""
+def _img(e: ImageExemplar) -> list[Any]:
+    """An image exemplar as ``[image, key, value, mask, acts, grid]``."""
+    return [e.image, e.key, e.value, e.mask, e.acts, e.grid]
+
+
+def _detail(u: UnitLabel, max_exemplars: int, max_samples: int) -> dict[str, Any]:
+    """Everything the expanded view of one unit shows."""
+    return {
+        "label": u.label, "description": u.description, "key": u.key, "pmi": u.pmi, "p_given_e": u.p_given_e,
+        "p": u.p, "count_e": u.count_e, "n_e": u.n_e, "threshold": u.threshold, "max": u.max,
+        "frac_positive": u.frac_positive, "scores": u.scores, "hist": u.histogram,
+        "alts": [[a["label"], a.get("pmi"), a.get("p_given_e"), a.get("p")] for a in u.alternatives],
+        "out_top": u.output_top, "out_bot": u.output_bottom,
+        "ex": [_snip(s) for s in u.exemplars[:max_exemplars]], "low": [_snip(s) for s in u.lower[:max_samples]],
+        "idle": [_snip(s) for s in u.inactive[:max_samples]],
+        "imgs": [_img(e) for e in u.images[:max_exemplars]],
+        "imgs_low": [_img(e) for e in u.images_lower[:max_samples]],
+        "imgs_idle": [_img(e) for e in u.images_inactive[:max_samples]],
+    }  # fmt: skip
+
+
+def _chunk_js(labels: LabelSet, start: int, units: list[UnitLabel], max_exemplars: int, max_samples: int) -> str:
+    """One ``units/NNNNN.js`` file: the details of ``units`` and the thumbnails they use."""
+    details = [_detail(u, max_exemplars, max_samples) for u in units]
+    thumbs_all = labels.assets.get("thumbs", {})
+    used = {str(e[0]) for d in details for k in ("imgs", "imgs_low", "imgs_idle") for e in d[k]}
+    thumbs = {k: thumbs_all[k] for k in sorted(used) if k in thumbs_all}
+    return f"UNITS_LOADED({start},{_js_json(details)},{_js_json(thumbs)});\n"
+
+
+def render_labels_html(
+    labels: LabelSet, title: str = "unit labels", *, chunk: int = 256, max_main_bytes: int = MAX_MAIN_BYTES
+) -> str:
+    """The main page as one HTML string (no external resources besides its own ``units/*.js``).
+
+    Args:
+        labels: the labels.
+        title: page title.
+        chunk: units per detail file (the page computes which file holds a unit).
+        max_main_bytes: the page's size cap (see the module docstring).
+    """
+    from interp.reports._page import CSS as css
+    from interp.reports._page import JS as js
+
+    page = ""
+    for max_label, search in ((None, True), (80, True), (80, False)):
+        data = {
+            "title": title,
+            "meta": {str(k): str(v) for k, v in labels.meta.items()},
+            "columns": COLUMNS,
+            "chunk": chunk,
+            "rows": [_summary(u, max_label, search) for u in labels.units],
+        }
+        page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+                f"<style>{css}</style></head><body><div id='app'></div>"
+                f"<script id='data' type='application/json'>{_js_json(data)}</script>"
+                f"<script>{js}</script></body></html>")  # fmt: skip
+        if len(page.encode()) <= max_main_bytes:
+            break
+    return page
+
+
+def _esc(text: str) -> str:
+    from html import escape
+
+    return escape(text)
+
+
+def write_label_report(
+    labels: LabelSet,
+    out: Path | str,
+    title: str = "unit labels",
+    *,
+    chunk: int = 256,
+    max_exemplars: int = 15,
+    max_samples: int = 5,
+    max_main_bytes: int = MAX_MAIN_BYTES,
+) -> dict[str, Path]:
+    """Write the report files (see the module docstring) into the directory ``out``.
+
+    Args:
+        labels: the labels.
+        out: output directory (created).
+        title: page title.
+        chunk: units per ``units/*.js`` detail file.
+        max_exemplars: most exemplars shown per unit.
+        max_samples: most lower-quantile and non-activating samples shown per unit.
+        max_main_bytes: cap on ``labels.html``.
+
+    Returns:
+        ``{"html", "json", "csv", "parquet", "units"}`` paths.
+    """
+    import pyarrow.parquet as pq
+
     out = Path(out)
-    paths = {"html": out / "labels.html", "json": out / "labels.json", "csv": out / "labels.csv"}
-    atomic_write_text(paths["html"], render_labels_html(labels, title))
+    paths = {"html": out / "labels.html", "json": out / "labels.json", "csv": out / "labels.csv",
+             "parquet": out / "labels.parquet", "units": out / "units"}  # fmt: skip
+    for i in range(0, len(labels.units), chunk):
+        atomic_write_text(
+            paths["units"] / f"{i:05d}.js",
+            _chunk_js(labels, i, labels.units[i : i + chunk], max_exemplars, max_samples),
+        )
+    atomic_write_text(paths["html"], render_labels_html(labels, title, chunk=chunk, max_main_bytes=max_main_bytes))
     atomic_write_text(paths["json"], labels.to_json())
     buf = io.StringIO()
     csv.writer(buf).writerows(labels.csv_rows())
     atomic_write_text(paths["csv"], buf.getvalue())
+    atomic_write(paths["parquet"], lambda f: pq.write_table(labels.table(), f))
     return paths

@@ -58,7 +58,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     from interp.demo import STAGES, DemoConfig, run_demo
 
     cfg = DemoConfig(name="t", runs_dir=str(tmp_path), n_digits=32, train_tokens=12_800, heldout_tokens=2_560,
-                     sae_tokens=12_800, d_sae=256, k=8, label_units=32)
+                     sae_tokens=12_800, d_sae=256, k=8, label_units=32, vit_label_images=30)
     path = run_demo(cfg)
     run = tmp_path / "t"
     res = json.loads((run / "models" / "results.json").read_text())
@@ -78,6 +78,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert labels[what]["units"] == 32
         html = (run / "labels" / what / "labels.html").read_text()
         assert "<html" in html.lower() and "https://" not in html
+    vit = labels["vit_neurons"]
+    assert vit["units"] == 32 and vit["images"] > 100 and 0 <= vit["median_auroc"] <= 1
+    assert (run / "labels" / "vit_neurons" / "units" / "00000.js").is_file()
     steer = json.loads((run / "steering" / "results.json").read_text())
     methods = {row["method"] for row in steer["rows"]}
     assert {"vector", "random", "prompting"} <= methods
