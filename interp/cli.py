@@ -14,7 +14,8 @@ import sys
 __all__ = ["main", "build_parser"]
 
 #: Modules that add a subcommand: each defines ``register(subparsers)``.
-STAGE_CLIS = ("interp.capture.cli", "interp.store.cli", "interp.labeling.cli", "interp.steering.cli", "interp.demo")
+STAGE_CLIS = ("interp.capture.cli", "interp.store.cli", "interp.labeling.cli", "interp.steering.cli", "interp.demo",
+              "interp.atlas.cli", "circuits.cli")
 
 EPILOG = """\
 examples:

@@ -1,0 +1,57 @@
+"""The atlas's classic plots as plotly figures, written to one offline HTML file.
+
+* output-weight norm against null-space fraction (entropy-neuron candidates
+  sit top right: large norm, much of it invisible to the unembedding);
+* the input-output cosine distribution by layer, and the share of each IO class
+  (enrichment early, depletion late, in Gerstner & Schütze's models);
+* vocabulary kurtosis against skew (prediction neurons: high kurtosis, positive
+  skew; suppression neurons: high kurtosis, negative skew).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from interp.cache import atomic_write_text
+
+__all__ = ["atlas_figures", "write_figures"]
+
+
+def _hover(table: Any) -> list[str]:
+    tops = table["top_tokens"] if "top_tokens" in table else [[]] * len(table)
+    return [f"L{r.layer}:{r.neuron} top {list(t)[:5]}" for r, t in zip(table.itertuples(), tops, strict=True)]
+
+
+def atlas_figures(table: Any) -> dict[str, Any]:
+    """``{name: plotly Figure}`` for the three classic plots of a weight-score table."""
+    import plotly.express as px
+    import plotly.graph_objects as go
+
+    t = table.assign(hover=_hover(table), layer_name=table["layer"].astype(str))
+    figs: dict[str, Any] = {}
+    figs["norm_vs_null"] = px.scatter(
+        t, x="null_frac", y="w_out_norm", color="layer", hover_name="hover", opacity=0.6,
+        title="Output-weight norm vs fraction in W_U's effective null space (entropy-neuron candidates: top right)",
+        labels={"null_frac": "fraction of ||w_out||² in the null space", "w_out_norm": "||w_out||"})  # fmt: skip
+    box = go.Figure()
+    for col in [c for c in ("cos_in_out", "cos_gate_out", "cos_gate_in") if c in t]:
+        box.add_trace(go.Box(x=t["layer"], y=t[col], name=col, boxpoints=False))
+    box.update_layout(boxmode="group", title="Input-output cosines by layer (enrichment > 0 > depletion)",
+                      xaxis_title="layer", yaxis_title="cosine")  # fmt: skip
+    figs["io_cosines"] = box
+    share = t.groupby("layer")["io_class"].value_counts(normalize=True).rename("share").reset_index()
+    figs["io_classes"] = px.bar(share, x="layer", y="share", color="io_class", title="IO class share by layer")
+    figs["kurtosis_vs_skew"] = px.scatter(
+        t, x="vocab_skew", y="vocab_kurtosis", color="layer", hover_name="hover", log_y=True, opacity=0.6,
+        title="Vocabulary kurtosis vs skew of w_out·W_U (prediction: skew > 0, suppression: skew < 0)")  # fmt: skip
+    return figs
+
+
+def write_figures(table: Any, path: Path | str) -> Path:
+    """Write :func:`atlas_figures` into one HTML file with plotly.js inlined once (opens offline)."""
+    figs = atlas_figures(table)
+    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values())]
+    html = "<html><head><meta charset='utf-8'><title>neuron atlas</title></head><body>" + "".join(parts)
+    atomic_write_text(path, html + "</body></html>")
+    return Path(path)
