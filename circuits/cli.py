@@ -54,7 +54,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--steps", type=int, default=5, help="eap-ig interpolation steps (default 5)")
     p.add_argument("--ablation", default="corrupt", choices=("corrupt", "mean", "zero", "resample"),
                    help="what patched / ablated edges carry (default corrupt)")  # fmt: skip
-    p.add_argument("--batch-size", type=int, help="examples per forward pass (default all)")
+    p.add_argument("--batch-size", type=int, help="examples per forward pass (default: as many as fit in 512 tokens)")
     p.add_argument("--seed", type=int, default=0, help="task seed (default 0)")
     p.add_argument("--out", required=True, help="output directory (circuit.json, circuit.html, summary.json)")
     p.set_defaults(func=run_circuits)

@@ -118,6 +118,22 @@ class Dist:
         dist.all_reduce(t)
         return (t / self.world).tolist()
 
+    def finish(self) -> None:
+        """Wait for every rank to be done with all collectives before any leaves the group (the success path).
+
+        A gloo barrier alone is not enough: a rank that returns from it first and tears
+        down its connections can abort a peer still completing the barrier ("terminate
+        called without an active exception"). So after the barrier the ranks also meet
+        at the launcher's key-value store, which does not go through gloo.
+        """
+        if not self.active:
+            return
+        dist.barrier()
+        store = dist.distributed_c10d._get_default_store()
+        if store.add("sae_training/finished", 1) == self.world:
+            store.set("sae_training/all-finished", "1")
+        store.wait(["sae_training/all-finished"])
+
     def close(self) -> None:
         """Leave the process group if :func:`setup` created it."""
         if self.owns_group and dist.is_initialized():

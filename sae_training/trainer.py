@@ -319,9 +319,7 @@ def train_sae(cfg: TrainConfig | dict[str, Any], *, model: Any = None, store: An
     d = setup(cfg.optim.batch_size)
     try:
         result = _train(cfg, d, model, store, eval_model, eval_data, resume, overwrite)
-        # Every rank waits for rank 0's writing and evaluation before any leaves the group: a rank that tore down
-        # gloo while rank 0 still held the connection aborted ("terminate called without an active exception").
-        d.barrier()
+        d.finish()  # every rank waits for rank 0's writing and evaluation before any leaves the group
         return result
     finally:
         d.close()
