@@ -167,9 +167,8 @@ def _run_vision(args: argparse.Namespace) -> int:
                          f"dinov2-s14, not {args.model!r}. Pass --model dinov2-s14.")  # fmt: skip
     layer = int((args.layers or "8").split(",")[0])
     readout = digit_readout()
-    train, held = load_images("digits", "train", limit=400), load_images("digits", "heldout")
-    x_train, x_held = preprocess(train.images, readout.image_size), preprocess(held.images, readout.image_size)
-    y_train, y_held = torch.tensor(train.labels), torch.tensor(held.labels)
+    held = load_images("digits", "heldout")
+    x_held, y_held = preprocess(held.images, readout.image_size), torch.tensor(held.labels)
     t, n = args.target_class, args.n_images
     others, same = x_held[y_held != t], x_held[y_held == t]
     if args.ablate:
@@ -177,6 +176,8 @@ def _run_vision(args: argparse.Namespace) -> int:
         result = ablation_sweep(readout, f"blocks.{layer}.mlp.hook_post", t, same[:n], others[:n], x_held, y_held,
                                 counts, n_random=args.n_random, seed=args.seed)  # fmt: skip
     else:
+        train = load_images("digits", "train", limit=400)  # the class-mean difference direction comes from these
+        x_train, y_train = preprocess(train.images, readout.image_size), torch.tensor(train.labels)
         result = vision_sweep(readout, f"blocks.{layer}.hook_resid_post", t, others[:n], others[n : 2 * n], x_held,
                               y_held, _coefficients(args.coefficients), train=(x_train, y_train),
                               n_random=args.n_random, seed=args.seed)  # fmt: skip

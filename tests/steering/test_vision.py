@@ -92,7 +92,7 @@ def test_cli_vision_ablation(tmp_path, capsys):
 
     out = tmp_path / "abl"
     assert main(["steer", "--model", "dinov2-s14", "--target-class", "3", "--layers", "8", "--ablate", "64",
-                 "--n-images", "6", "--out", str(out)]) == 0  # fmt: skip
+                 "--n-images", "4", "--out", str(out)]) == 0  # fmt: skip
     said = capsys.readouterr().out
     assert "attributed" in said and (out / "sweep.json").is_file()
     assert main(["steer", "--model", "smollm2-135m", "--positive", "a", "--negative", "b", "--out",
