@@ -101,6 +101,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("labels", help="labels.json or the directory holding it")
     r.add_argument("--out", help="output directory (default: next to labels.json)")
     r.add_argument("--title", default="unit labels", help="page title")
+    r.add_argument("--atlas", help="an `interp atlas` run directory: show its per-neuron columns (IO class, vocabulary "
+                   "kurtosis/skew, null-space fraction, firing rate, cross-model correlation) beside the labels")
     r.set_defaults(func=run_report)
 
 
@@ -189,6 +191,11 @@ def run_report(args: argparse.Namespace) -> int:
     labels = LabelSet.load(args.labels)
     src = Path(args.labels)
     out = Path(args.out) if args.out else (src if src.is_dir() else src.parent)
-    paths = write_label_report(labels, out, args.title)
+    extra = None
+    if args.atlas:
+        from interp.atlas import atlas_columns, load_atlas
+
+        extra = atlas_columns(load_atlas(args.atlas))
+    paths = write_label_report(labels, out, args.title, extra=extra)
     print(f"report: {paths['html']}")
     return 0

@@ -84,12 +84,14 @@ function detail(td,d,thumbs){td.textContent='';const s=d.scores||{};
  else{section(td,'top exemplars',d.ex,sn);section(td,'lower-quantile samples',d.low,sn);
   section(td,'non-activating samples',d.idle,sn)}}
 function toggle(tr,i){const nx=tr.nextSibling;if(nx&&nx.classList.contains('detail')){nx.remove();return}
- const row=el('tr',{class:'detail'}),td=el('td',{colspan:8},'loading\u2026');row.appendChild(td);tr.after(row);
+ const row=el('tr',{class:'detail'}),td=el('td',{colspan:HEAD.length},'loading\u2026');
+ row.appendChild(td);tr.after(row);
  const start=Math.floor(i/D.chunk)*D.chunk;loadChunk(start,err=>{if(err){td.textContent='could not load units/'+
   String(start).padStart(5,'0')+'.js (keep it next to this page)';return}const c=chunks[start];
   detail(td,c.details[i-start],c.thumbs)})}
 const HEAD=[['unit','unit'],['label','label'],['kind','kind'],['pmi','PMI'],['auroc','AUROC (held-out)'],
- ['balanced_accuracy','bal. acc.'],['correlation','corr.'],['frac_positive','firing rate']];
+ ['balanced_accuracy','bal. acc.'],['correlation','corr.'],['frac_positive','firing rate']].concat(
+ (D.extra||[]).map(c=>[c,c.replace(/_/g,' ')]));
 function render(){const q=document.getElementById('q').value.toLowerCase(),tb=document.getElementById('tb');
  tb.textContent='';
  let idx=D.rows.map((r,i)=>i).filter(i=>{const r=D.rows[i];

@@ -36,7 +36,7 @@ from typing import Any
 from interp.cache import atomic_write, atomic_write_text
 from interp.labeling.results import ImageExemplar, LabelSet, Snippet, UnitLabel
 
-__all__ = ["write_label_report", "render_labels_html", "MAX_MAIN_BYTES"]
+__all__ = ["write_label_report", "render_labels_html", "unit_columns", "MAX_MAIN_BYTES"]
 
 #: Default cap on the size of ``labels.html``.
 MAX_MAIN_BYTES = 2_000_000
@@ -107,8 +107,41 @@ def _chunk_js(labels: LabelSet, start: int, units: list[UnitLabel], max_exemplar
     return f"UNITS_LOADED({start},{_js_json(details)},{_js_json(thumbs)});\n"
 
 
+def unit_columns(table: Any, labels: LabelSet) -> dict[str, list[Any]]:
+    """Per-unit columns of ``table`` aligned with ``labels.units``, to show beside the labels.
+
+    Args:
+        table: a pandas DataFrame indexed by unit, or by ``(layer, unit)`` (e.g. the neuron atlas's
+            ``interp.atlas.atlas_columns``), in which case the layer of ``labels.meta["hook"]`` is taken.
+        labels: the labels the columns go with.
+
+    Returns:
+        ``{column: [value per unit]}`` (``None`` where the table has no row for a unit).
+
+    Raises:
+        InputError: a two-level table for labels whose hook has no layer, or a table with none of the units.
+    """
+    from interp.errors import InputError
+    from interp.models.contract import layer_of_hook
+
+    if getattr(table.index, "nlevels", 1) == 2:
+        hook = str(labels.meta.get("hook") or "")
+        layer = layer_of_hook(hook)
+        if layer is None or layer not in table.index.get_level_values(0):
+            raise InputError(f"the extra columns are indexed by (layer, unit) but the labels' hook {hook!r} names no "
+                             "layer they have. Pass the table of that layer (table.loc[layer]).")  # fmt: skip
+        table = table.loc[layer]
+    units = [u.unit for u in labels.units]
+    if not set(units) & set(table.index):
+        raise InputError(f"the extra columns have none of the labelled units ({units[:5]}…). Index them by unit.")
+    rows = table.reindex(units)
+    return {str(c): [None if v != v else (v.item() if hasattr(v, "item") else v) for v in rows[c].tolist()]
+            for c in rows.columns}  # fmt: skip
+
+
 def render_labels_html(
-    labels: LabelSet, title: str = "unit labels", *, chunk: int = 256, max_main_bytes: int = MAX_MAIN_BYTES
+    labels: LabelSet, title: str = "unit labels", *, chunk: int = 256, max_main_bytes: int = MAX_MAIN_BYTES,
+    extra: dict[str, list[Any]] | None = None,
 ) -> str:
     """The main page as one HTML string (no external resources besides its own ``units/*.js``).
 
@@ -117,6 +150,7 @@ def render_labels_html(
         title: page title.
         chunk: units per detail file (the page computes which file holds a unit).
         max_main_bytes: the page's size cap (see the module docstring).
+        extra: more columns, one value per unit (:func:`unit_columns`), shown after the scores.
     """
     from interp.reports._page import CSS as css
     from interp.reports._page import JS as js
@@ -126,10 +160,12 @@ def render_labels_html(
         data = {
             "title": title,
             "meta": {str(k): str(v) for k, v in labels.meta.items()},
-            "columns": COLUMNS,
+            "columns": COLUMNS + tuple(extra or {}),
+            "extra": list(extra or {}),
             "chunk": chunk,
-            "rows": [_summary(u, max_label, search) for u in labels.units],
-        }
+            "rows": [_summary(u, max_label, search) + [col[i] for col in (extra or {}).values()]
+                     for i, u in enumerate(labels.units)],
+        }  # fmt: skip
         page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_esc(title)}</title>"
                 f"<style>{css}</style></head><body><div id='app'></div>"
                 f"<script id='data' type='application/json'>{_js_json(data)}</script>"
@@ -154,6 +190,7 @@ def write_label_report(
     max_exemplars: int = 15,
     max_samples: int = 5,
     max_main_bytes: int = MAX_MAIN_BYTES,
+    extra: Any = None,
 ) -> dict[str, Path]:
     """Write the report files (see the module docstring) into the directory ``out``.
 
@@ -165,6 +202,8 @@ def write_label_report(
         max_exemplars: most exemplars shown per unit.
         max_samples: most lower-quantile and non-activating samples shown per unit.
         max_main_bytes: cap on ``labels.html``.
+        extra: a DataFrame of more per-unit columns for the main table (see :func:`unit_columns`),
+            e.g. the neuron atlas's ``atlas_columns`` beside neuron labels.
 
     Returns:
         ``{"html", "json", "csv", "parquet", "units"}`` paths.
@@ -179,7 +218,9 @@ def write_label_report(
             paths["units"] / f"{i:05d}.js",
             _chunk_js(labels, i, labels.units[i : i + chunk], max_exemplars, max_samples),
         )
-    atomic_write_text(paths["html"], render_labels_html(labels, title, chunk=chunk, max_main_bytes=max_main_bytes))
+    cols = unit_columns(extra, labels) if extra is not None else None
+    atomic_write_text(paths["html"], render_labels_html(labels, title, chunk=chunk, max_main_bytes=max_main_bytes,
+                                                        extra=cols))  # fmt: skip
     atomic_write_text(paths["json"], labels.to_json())
     buf = io.StringIO()
     csv.writer(buf).writerows(labels.csv_rows())

@@ -70,3 +70,19 @@ def test_cli_errors_name_the_fix(capsys):
         from interp.atlas.cli import parse_layers
 
         parse_layers("a:b")
+
+
+def test_report_shows_atlas_columns_beside_labels(tmp_path, capsys):
+    """``interp report --atlas RUN``: the atlas's per-neuron columns join the labels' table."""
+    from interp.labeling.results import LabelSet, UnitLabel
+
+    assert main(["atlas", "--model", "bible-lm-s0", "--layers", "1", "--name", "a", "--root", str(tmp_path)]) == 0
+    labels = LabelSet([UnitLabel(i, f"unit {i}", f"tok:{i}", 1.0, 0.5, 0.1, 1, 2) for i in (3, 5)],
+                      {"hook": "blocks.1.mlp.hook_post"})  # fmt: skip
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "labels.json").write_text(labels.to_json())
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "labels"), "--atlas", str(tmp_path / "a")]) == 0
+    html = (tmp_path / "labels" / "labels.html").read_text()
+    expected = atlas_columns(load_atlas(tmp_path / "a")).loc[(1, 5), "vocab_kurtosis"]
+    assert '"extra":["io_class","cos_in_out","vocab_kurtosis"' in html and str(round(float(expected), 3)) in html

@@ -86,3 +86,24 @@ def test_page_script_renders_sorts_searches_and_opens_a_unit(tmp_path):
     out = subprocess.run(["node", str(harness), str(tmp_path / "labels.html"), "never"], capture_output=True,
                          text=True, check=True).stdout
     assert "rows 2" in out and "after search 1" in out and "grounding: 9/10" in out, out
+
+
+def test_extra_columns_sit_beside_the_labels(tmp_path):
+    """A (layer, unit)-indexed table (the atlas's columns) is aligned to the labels' layer and units."""
+    import pandas as pd
+
+    from interp.errors import InputError
+    from interp.reports.labels import unit_columns
+
+    idx = pd.MultiIndex.from_tuples([(0, 7), (0, 9), (1, 7)], names=["layer", "neuron"])
+    table = pd.DataFrame({"io_class": ["depletion", "enrichment", "other"], "null_frac": [0.25, 0.5, 0.9]}, idx)
+    cols = unit_columns(table, _labels())
+    assert cols == {"io_class": ["depletion", None], "null_frac": [0.25, None]}  # layer 0; unit 8 has no row
+    html = write_label_report(_labels(), tmp_path, extra=table)["html"].read_text()
+    data = json.loads(re.search(r"<script id='data' type='application/json'>(.*?)</script>", html).group(1))
+    assert data["extra"] == ["io_class", "null_frac"] and data["columns"][-2:] == ["io_class", "null_frac"]
+    assert data["rows"][0][-2:] == ["depletion", 0.25] and data["rows"][1][-2:] == [None, None]
+    with pytest.raises(InputError, match="none of the labelled units"):
+        unit_columns(table.loc[[(1, 7)]].droplevel(0).rename(index={7: 99}), _labels())
+    with pytest.raises(InputError, match="names no layer"):
+        unit_columns(table.rename(index={0: 5}, level=0), _labels())
