@@ -33,7 +33,7 @@ examples:
   interp label --store runs/bible-l6/store --hook blocks.6.hook_resid_post \\
       --sae runs/sae-l6/sae --units 0:256 --out runs/sae-l6/labels
   interp label --planted --out runs/planted-labels     # planted units with known truth
-  interp label --model dinov2-s14 --image-size 56 --images bundled \
+  interp label --model dinov2-s14 --image-size 56 --images bundled \\
       --hook blocks.6.mlp.hook_post --units 0:256 --out runs/dino-l6/labels    # a ViT layer over images
   interp label ... --describer local                   # phrase labels with SmolLM2 (scores unchanged)
 """
