@@ -76,11 +76,17 @@ class ConceptViTReport:
         labels: every labelled unit, per hook.
         truth_auroc: per designated unit, the held-out AUROC of its true concept (same patches,
             activations below zero tied, as the labels are scored).
+        planted: the same accuracy over the designated units whose training made them *selective* for
+            their concept (the model's record: held-out AUROC against patches of other objects >=
+            ``selectivity``): a unit that fires on every object was designated but not planted.
+        unselective: the designated units left out of ``planted``.
     """
 
     report: PlantedReport
     labels: dict[str, LabelSet]
     truth_auroc: dict[str, float]
+    planted: PlantedReport | None = None
+    unselective: list[str] | None = None
 
     def table(self) -> str:
         """The accuracy table with, per unit, the held-out AUROC of its true concept beside its label's."""
@@ -88,7 +94,11 @@ class ConceptViTReport:
         head = [f"{lines[0]}  | truth AUROC"]
         pairs = zip(lines[1:-1], self.report.rows, strict=True)
         rows = [f"{line}  | {self.truth_auroc[r[0]]:.3f}" for line, r in pairs]
-        return "\n".join(head + rows + lines[-1:])
+        tail = lines[-1:]
+        if self.planted is not None:
+            tail += [f"selectively planted units ({len(self.planted.rows)}): top-1 {self.planted.top1:.0%}  top-3 "
+                     f"{self.planted.top3:.0%}; designated but not selective: {', '.join(self.unselective or [])}"]
+        return "\n".join(head + rows + tail)
 
 
 def evaluate_concept_vit(
@@ -99,6 +109,7 @@ def evaluate_concept_vit(
     config: LabelConfig | None = None,
     cvit: Any = None,
     progress: bool = False,
+    selectivity: float = 0.85,
 ) -> ConceptViTReport:
     """Label the concept ViT's layers that hold designated units and score the labels against the truth.
 
@@ -109,6 +120,8 @@ def evaluate_concept_vit(
         config: labeling settings.
         cvit: an already loaded ``load_concept_vit(variant)`` result.
         progress: show progress bars.
+        selectivity: least held-out AUROC against other objects' patches (recorded in the model's
+            metrics when it was trained) for a designated unit to count as planted.
 
     Returns:
         A :class:`ConceptViTReport`; ``report.table()`` prints one row per designated unit.
@@ -138,4 +151,8 @@ def evaluate_concept_vit(
             units.append(PlantedUnit(name, concept.split(":")[0], atom, ((atom, 1.0),)))
             picked.append(by_unit[int(unit)])
             truth_auroc[name] = auroc(probe.column(atom.key)[held], acts[:, j].clamp(min=0))
-    return ConceptViTReport(evaluate(LabelSet(picked), units), labels, truth_auroc)
+    vs_objects = meta.get("metrics", {}).get("heldout_unit_auroc_vs_other_objects", {})
+    keep = [i for i, u in enumerate(units) if vs_objects.get(u.truth.arg, 0.0) >= selectivity]
+    planted = evaluate(LabelSet([picked[i] for i in keep]), [units[i] for i in keep]) if keep else None
+    unselective = [f"{u.name} {u.truth.arg}" for i, u in enumerate(units) if i not in keep]
+    return ConceptViTReport(evaluate(LabelSet(picked), units), labels, truth_auroc, planted, unselective)

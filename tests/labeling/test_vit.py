@@ -96,9 +96,10 @@ def test_label_vit_streams_a_tiny_hooked_vit():
 def test_concept_vit_designated_units_are_found():
     """The shipped concept ViT's designated units (truth known by construction) against their labels.
 
-    Block 1's colour, texture and position units are recovered; block 2's shape units fire on size and
-    other shapes as well (their true concept's held-out AUROC is below their labels'), so the overall
-    top-3 accuracy is guarded at its measured level rather than the 80% target (see the report table).
+    Block 1's colour, texture and position units are recovered. Four of block 2's shape and size units
+    fire on every object (their training record: AUROC against other objects' patches 0.66-0.83), so
+    they were designated but not planted; the 80% top-3 target holds on the selectively planted units,
+    and the overall figure over all 17 designated units is guarded at its measured level.
     """
     from interp.labeling.groundtruth import evaluate_concept_vit
 
@@ -109,4 +110,7 @@ def test_concept_vit_designated_units_are_found():
     assert len(block1) == 11 and all(r[4] is not None and r[4] <= 3 for r in block1), result.table()
     assert sum(r[4] == 1 for r in block1) >= 9, result.table()
     assert result.report.top3 >= 0.7, result.table()
+    assert len(result.planted.rows) == 13 and result.planted.top3 >= 0.8, result.table()
+    assert sorted(result.unselective) == ["2:100 size:large", "2:108 shape:triangle", "2:70 shape:square",
+                                          "2:83 shape:circle"]  # fmt: skip
     assert min(r[5] for r in rows) >= 0.85, result.table()  # every label detects what its unit does
