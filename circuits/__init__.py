@@ -35,6 +35,14 @@ Modules and entry points
                                 ``faithfulness`` (corrupt/mean/zero/resample), ``compare_to_truth``
     :mod:`circuits.figure`      ``circuit_figure`` (interactive plotly graph)
     :mod:`circuits.cli`         ``interp circuits --model M --task T --method eap|eap-ig|exact|acdc --out DIR``
+    :mod:`circuits.models`      ground truth: ``load_circuit_model("induction-2l" | "planted-4x8")``,
+                                ``circuit_truth(name)`` (edge-by-edge exact patching effects, true edges
+                                and heads), ``induction_task(name)`` (the task the truth was measured on)
+    :mod:`circuits.sae_heads`   ``sae_code_heads`` (heads ranked by how their discrete SAE codes change
+                                between clean and corrupt prompts)
+    :mod:`circuits.vit_paths`   ``neuron_path`` (layer-progressive most influential MLP neuron per layer in
+                                a ViT, screened by gradient attribution, against random paths),
+                                ``probe_readout``
 
 Every edge method takes ``graph=`` (default ``Graph.from_model(model)``),
 ``ablation=`` (what a patched edge carries: ``corrupt`` outputs, or the
