@@ -5,11 +5,12 @@
   each layer: a table and a plotly bar chart.
 * :func:`audit`: the units whose labels match a query (``"face"``, ``"red"``),
   with their held-out scores, best first.
-* :func:`edit_spurious`: label the units of the spurious concept ViT (trained
-  where colour predicts the class), ablate the units whose labels name the
-  confounded colours, and measure accuracy on the reversed split (where the
-  colour points the wrong way) against ablating as many random units and as
-  many of the most active units. Edits go through :mod:`interp.interventions`.
+* :func:`edit_spurious`: MILAN's editing experiment. Label the units the
+  spurious concept ViT's head reads (trained where colour predicts the class),
+  mean-ablate the units whose labels name the confounded colours, and measure
+  accuracy on the reversed split (where the colour points the wrong way) and on
+  held-out data (the cost) against ablating as many random units and as many
+  of the most active units. Edits go through :mod:`interp.interventions`.
 """
 
 from __future__ import annotations
@@ -107,23 +108,39 @@ def audit(labels: LabelSet, query: str, *, alternatives: bool = True, min_auroc:
 
 @dataclass
 class EditResult:
-    """Accuracy on the reversed split after each ablation.
+    """Accuracy after each ablation: on the reversed split (the gain) and on held-out data (the cost).
 
     Attributes:
-        rows: ``[{"method", "units", "accuracy"}]``: none, labelled (units whose labels match the
-            query), random (mean over seeds, same count per layer), most active (same count per layer).
+        rows: ``[{"method", "units", "reversed_accuracy", "heldout_accuracy"}]``: none, labelled (units
+            whose labels match the query), random (mean over seeds, same count per hook), most active
+            (the same count of units with the highest mean activation, per hook).
         ablated: ``{hook: [unit, ...]}`` chosen by their labels.
         labels: the labels of every hook.
+        ablation: ``"mean"`` or ``"zero"``.
     """
 
     rows: list[dict[str, Any]]
     ablated: dict[str, list[int]]
     labels: dict[str, LabelSet]
+    ablation: str = "mean"
+
+    def accuracy(self, method: str, split: str = "reversed") -> float:
+        """The ``split`` (``"reversed"`` or ``"heldout"``) accuracy of the row whose method starts with ``method``.
+
+        Raises:
+            InputError: no row matches ``method``.
+        """
+        for r in self.rows:
+            if r["method"].startswith(method):
+                return r[f"{split}_accuracy"]
+        known = [r["method"] for r in self.rows]
+        raise InputError(f"no ablation {method!r} in this edit result; it has {known}.")
 
     def table(self) -> str:
         """Plain-text table."""
-        lines = [f"{'ablation':<22} {'units':>6} {'reversed acc.':>14}"]
-        lines += [f"{r['method']:<22} {r['units']:>6} {r['accuracy']:>14.3f}" for r in self.rows]
+        lines = [f"{self.ablation}-ablation      {'units':>6} {'reversed acc.':>14} {'held-out acc.':>14}"]
+        lines += [f"{r['method']:<22} {r['units']:>6} {r['reversed_accuracy']:>14.3f} {r['heldout_accuracy']:>14.3f}"
+                  for r in self.rows]  # fmt: skip
         return "\n".join(lines)
 
 
@@ -136,54 +153,91 @@ def _accuracy(cvit: Any, data: Any, edits: list[Any]) -> float:
     return float((pred == torch.from_numpy(data.labels)).float().mean())
 
 
-def edit_spurious(query: str = r"^(concept:)?colour:(red|blue)$", *, n_images: int = 400, n_random: int = 5,
-                  hooks: list[str] | None = None, config: LabelConfig | None = None, cvit: Any = None,
-                  seed: int = 0) -> EditResult:  # fmt: skip
+def edit_spurious(query: str = r"\b(red|blue)\b", *, n_images: int = 400, n_random: int = 5,
+                  hooks: list[str] | None = None, ablation: str = "mean", alternatives: bool = False,
+                  config: LabelConfig | None = None, cvit: Any = None, seed: int = 0) -> EditResult:  # fmt: skip
     """Ablate the spurious concept ViT's units whose labels match ``query``; compare with baselines.
+
+    MILAN's editing experiment: the spurious variant's head reads the patch-mean of the last MLP's
+    units (``cvit.readout``, like a CNN's pooled last layer), so every cue passes through units.
+    They are labelled on ``train`` images; those labelled red or blue are ablated and the accuracy
+    on the ``reversed`` split (colour contradicts the class) should rise, more than when as many
+    random or as many of the most active units are ablated. Held-out accuracy is the cost.
 
     Args:
         query: regular expression on label keys and texts naming the spurious feature (default: labels
-            that are exactly a red or blue colour, measured from pixels or from the concept masks).
-        n_images: images labelled with (train split) and evaluated on (reversed split).
+            that mention red or blue, alone or in a composition such as "(red pixels) and (solid)", the
+            way MILAN searched its descriptions for the spurious word).
+        n_images: images labelled with (train split) and evaluated on (reversed and held-out splits).
         n_random: random ablations averaged.
-        hooks: the MLP hooks labelled and edited (default every block's ``mlp.hook_post``).
+        hooks: the hooks labelled and edited (default the head's readout, else every ``mlp.hook_post``).
+        ablation: ``"mean"`` (default): set units to their mean over the labelling images, which
+            removes what they say about an image but keeps the head's input where it was trained;
+            ``"zero"``: set them to 0, which also shifts the head's input (after a GELU, 0 is not "off"
+            on average), a bias that can cost accuracy whatever the units encode.
+        alternatives: also ablate units whose runner-up labels match ``query`` (see :func:`audit`).
         config: labeling settings.
         cvit: ``load_concept_vit("spurious")`` if already loaded.
         seed: seeds the random ablations.
 
     Returns:
         An :class:`EditResult` (``result.table()`` prints it).
+
+    Raises:
+        InputError: ``ablation`` is neither ``"mean"`` nor ``"zero"``.
     """
     from interp.datasets.concepts import concept_images
     from interp.labeling.vision import image_probe
-    from interp.labeling.vit import label_vit, vit_unit_batches
+    from interp.labeling.vit import label_vit
     from interp.models.concept_vit import load_concept_vit
 
+    if ablation not in ("mean", "zero"):
+        raise InputError(f"ablation must be 'mean' or 'zero', got {ablation!r}.")
     cvit = cvit if cvit is not None else load_concept_vit("spurious")
-    train = concept_images(n_images, split="train", task="spurious")
-    reversed_ = concept_images(n_images, split="reversed", task="spurious")
-    hooks = hooks or [f"blocks.{i}.mlp.hook_post" for i in range(cvit.model.cfg.n_layers)]
-    probe = image_probe(train, cvit.model.cfg.image_size, cvit.model.cfg.patch_size)
+    neutral = cvit.meta.get("neutral_fraction", 0.0)  # the training mix: red, blue and cue-free colours
+    # labelled on images whose colour is independent of the class (strength 0.5), so a unit that tracks
+    # colour is labelled with the colour and one that tracks the class with the class, not with either
+    train = concept_images(n_images, seed, split="train", task="spurious", neutral_fraction=neutral,
+                           spurious_strength=0.5)  # fmt: skip
+    evals = {"reversed": concept_images(n_images, seed, split="reversed", task="spurious"),  # red and blue only
+             "heldout": concept_images(n_images, seed, split="heldout", task="spurious",
+                                       neutral_fraction=neutral)}  # fmt: skip
+    cfg = cvit.model.cfg
+    hooks = hooks or ([cvit.readout] if cvit.readout else [f"blocks.{i}.mlp.hook_post" for i in range(cfg.n_layers)])
+    probe = image_probe(train, cfg.image_size, cfg.patch_size)
     labels = {h: label_vit(cvit.model, h, train, config, batch_size=100, probe=probe) for h in hooks}
-    chosen = {h: [r["unit"] for r in audit(labels[h], query, alternatives=False)] for h in hooks}
-    n = sum(len(v) for v in chosen.values())
-    rows = [{"method": "none", "units": 0, "accuracy": _accuracy(cvit, reversed_, [])},
-            {"method": "labelled", "units": n, "accuracy": _accuracy(cvit, reversed_, _ablate(chosen))}]
+    chosen = {h: [r["unit"] for r in audit(labels[h], query, alternatives=alternatives)] for h in hooks}
+    with torch.no_grad():
+        _, cache = cvit.model.run_with_cache(train.pixels(), names_filter=lambda name: name in hooks)
+    acts = {h: cache[h] for h in hooks}  # [n, pos, d] per hook: the mean-ablation reference
+    rows = _ablation_rows(cvit, evals, chosen, acts if ablation == "mean" else {}, acts, n_random, seed)
+    return EditResult(rows, chosen, labels, ablation)
+
+
+def _ablation_rows(cvit: Any, evals: dict[str, Any], chosen: dict[str, list[int]], ref: dict[str, torch.Tensor],
+                   acts: dict[str, torch.Tensor], n_random: int, seed: int) -> list[dict[str, Any]]:  # fmt: skip
+    """Accuracy rows of :func:`edit_spurious`: none, the ``chosen`` units, random and most active as many."""
+
+    def row(method: str, units: dict[str, list[int]]) -> dict[str, Any]:
+        edits = _ablate(units, ref)
+        accs = {f"{k}_accuracy": _accuracy(cvit, v, edits) for k, v in evals.items()}
+        return {"method": method, "units": sum(len(u) for u in units.values()), **accs}
+
+    rows = [row("none", {}), row("labelled", chosen)]
     g = torch.Generator().manual_seed(seed)
-    d_mlp = cvit.model.cfg.d_mlp
-    rand = [_accuracy(cvit, reversed_, _ablate({h: torch.randperm(d_mlp, generator=g)[:len(u)].tolist()
-                                               for h, u in chosen.items()})) for _ in range(n_random)]  # fmt: skip
-    rows.append({"method": f"random (mean of {n_random})", "units": n, "accuracy": sum(rand) / len(rand)})
-    active = {}
-    for h, u in chosen.items():
-        acts = torch.cat(list(vit_unit_batches(cvit.model, h, list(train.images), batch_size=100)))  # [n, P, d]
-        active[h] = acts.mean((0, 1)).topk(len(u)).indices.tolist() if u else []
-    rows.append({"method": "most active", "units": n, "accuracy": _accuracy(cvit, reversed_, _ablate(active))})
-    return EditResult(rows, chosen, labels)
+    rand = [row("random", {h: torch.randperm(acts[h].shape[-1], generator=g)[: len(u)].tolist()
+                           for h, u in chosen.items()}) for _ in range(n_random)]  # fmt: skip
+    rows.append({"method": f"random (mean of {n_random})", "units": rows[1]["units"],
+                 **{k: sum(r[k] for r in rand) / len(rand) for k in rand[0] if k.endswith("_accuracy")}})  # fmt: skip
+    # the units that fire most on the labelling images (mean over patches, CLS excluded): needs no labels
+    active = {h: acts[h][:, 1:].mean((0, 1)).topk(len(u)).indices.tolist() for h, u in chosen.items()}
+    rows.append(row("most active", active))
+    return rows
 
 
-def _ablate(units: dict[str, list[int]]) -> list[Any]:
-    """Zero-ablation edits of ``units`` per hook."""
+def _ablate(units: dict[str, list[int]], reference: dict[str, torch.Tensor]) -> list[Any]:
+    """Ablation edits of ``units`` per hook: mean ablation where ``reference`` has the hook, else zero."""
     from interp.interventions import Ablate
 
-    return [Ablate(h, units=u) for h, u in units.items() if u]
+    return [Ablate(h, units=u, method="mean", reference=reference[h]) if h in reference else Ablate(h, units=u)
+            for h, u in units.items() if u]  # fmt: skip

@@ -13,9 +13,17 @@ Two shipped variants, trained by ``scripts/train_concept_vit.py`` on
 - ``"spurious"``: the same architecture trained only to tell circles from
   bars when colour is confounded with the class (red circles, blue bars, 95%
   of the red and blue ones; 30% of training objects are green or yellow, so it
-  also learns some shape); it loses accuracy on the ``reversed`` split. The
-  editing workflow removes the colour shortcut and measures the recovery
-  (the record's ``shape_only_accuracy`` is what shape alone gives).
+  also learns some shape); it loses accuracy on the ``reversed`` split. Its head
+  reads the units, not the CLS token: a sparse linear layer on the mean over
+  patches of the last block's MLP neurons (:data:`SPURIOUS_READOUT`), the analogue
+  of the globally pooled last-layer units a CNN classifier reads; those neurons
+  were first pretrained as local concept detectors (which concepts cover each
+  patch), then frozen while the head was fitted on the confounded data. Everything the head
+  sees passes through those neurons, so ablating the ones labelled with the
+  spurious colour removes the shortcut (a CLS head would get the colour straight
+  from the residual stream, around every neuron). The editing workflow
+  (:func:`interp.labeling.workflows.edit_spurious`) measures the recovery (the
+  record's ``shape_only_accuracy`` is what shape alone gives).
 
 A patch is a positive for a concept when at least :data:`POSITIVE_COVERAGE` of
 its pixels carry it, a negative when none do; patches in between are left out of
@@ -40,6 +48,7 @@ from interp.models.vit import HookedViT, HookedViTConfig
 
 __all__ = [
     "VARIANTS",
+    "SPURIOUS_READOUT",
     "POSITIVE_COVERAGE",
     "IMAGE_SIZE",
     "PATCH_SIZE",
@@ -47,6 +56,7 @@ __all__ = [
     "concept_vit_config",
     "plan_designated_units",
     "load_concept_vit",
+    "pooled_units",
     "patch_unit_activations",
     "patch_targets",
     "designated_unit_aurocs",
@@ -57,6 +67,8 @@ VARIANTS = ("concepts", "spurious")
 #: Fraction of a patch a concept must cover for the patch to count as a positive.
 POSITIVE_COVERAGE = 0.5
 IMAGE_SIZE, PATCH_SIZE = 48, 6
+#: The units the spurious variant's head reads, averaged over patches (CLS excluded).
+SPURIOUS_READOUT = "blocks.3.mlp.hook_post"
 #: Which layer's MLP holds the designated unit of each attribute: colour, texture and position
 #: are local, shape and size need attention over neighbouring patches first.
 ATTRIBUTE_LAYER = {"colour": 1, "texture": 1, "position": 1, "shape": 2, "size": 2}
@@ -95,19 +107,30 @@ class ConceptViT(NamedTuple):
 
     Attributes:
         model: the :class:`~interp.models.vit.HookedViT` (TransformerLens hook names).
-        head: ``nn.Linear(d_model, n_classes)`` on the final CLS token: one logit per concept of
-            :data:`~interp.datasets.concepts.CONCEPTS` (presence, sigmoid) for ``"concepts"``,
-            two classes (circle, bar) for ``"spurious"``.
-        meta: the JSON record (config, ``designated_units``, metrics, training command).
+        head: ``"concepts"``: ``nn.Linear(d_model, n_concepts)`` on the final CLS token, one logit per
+            concept of :data:`~interp.datasets.concepts.CONCEPTS` (presence, sigmoid);
+            ``"spurious"``: ``nn.Linear(d_mlp, 2)`` (circle, bar) on the patch-mean of the
+            :data:`SPURIOUS_READOUT` neurons (the record's ``"readout"``).
+        meta: the JSON record (config, ``designated_units``, ``readout``, metrics, training command).
     """
 
     model: HookedViT
     head: nn.Linear
     meta: dict[str, Any]
 
+    @property
+    def readout(self) -> str | None:
+        """The hook whose patch-mean the head reads, or None when it reads the final CLS token."""
+        return self.meta.get("readout")
+
     def logits(self, pixels: Float[Tensor, "batch 3 H W"] | Any) -> Float[Tensor, "batch classes"]:
-        """Head logits for pixels (``ConceptSet.pixels()``) or raw images (``prepare_inputs`` applies)."""
-        return self.head(self.model(pixels)[:, 0])  # CLS token of the final LayerNorm output
+        """Head logits for pixels (``ConceptSet.pixels()``) or raw images (``prepare_inputs`` applies).
+
+        Edits active on the model (``interp.interventions.intervene``) apply, the readout units included.
+        """
+        if self.readout is None:
+            return self.head(self.model(pixels)[:, 0])  # CLS token of the final LayerNorm output
+        return self.head(pooled_units(self.model, pixels, self.readout))
 
 
 def _check_variant(variant: str) -> None:
@@ -163,6 +186,22 @@ def load_concept_vit(
     model.interp_info = replace(model.interp_info, source=f"interp:data/concept_vit/{variant}.safetensors")
     dtype = getattr(torch, dtype.removeprefix("torch.")) if isinstance(dtype, str) else dtype
     return ConceptViT(model.to(device, dtype).eval(), head.to(device, dtype).eval(), meta)
+
+
+def pooled_units(model: HookedViT, pixels: Float[Tensor, "batch 3 H W"] | Any, hook: str) -> Float[Tensor, "batch d"]:
+    """Mean over patch positions (CLS excluded) of ``hook``'s units: what the spurious head reads.
+
+    The capture hook is added after any hooks already on the model, so it sees their edits.
+    Gradients flow (the training script uses it too).
+    """
+    out: list[Tensor] = []
+
+    def keep(act: Tensor, hook: Any) -> None:
+        out.append(act[:, 1:].mean(1))  # [b, pos, d] -> [b, d], CLS dropped
+
+    with model.hooks(fwd_hooks=[(hook, keep)]):
+        model(pixels, stop_at_layer=model.cfg.n_layers)  # the final LayerNorm is not read
+    return out[0]
 
 
 @torch.no_grad()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from interp.errors import InputError
@@ -29,17 +31,39 @@ def test_audit_finds_units_by_query(planted):
         audit(labels, "(")
 
 
-@pytest.mark.slow
-def test_edit_spurious_compares_labelled_random_and_active_ablations():
+@pytest.fixture(scope="module")
+def edit():
     from interp.labeling.workflows import edit_spurious
 
-    res = edit_spurious(n_images=60, n_random=2, hooks=["blocks.1.mlp.hook_post"])
-    print(res.table())
-    methods = [r["method"] for r in res.rows]
-    assert methods[0] == "none" and methods[1] == "labelled" and "most active" in methods
-    n = res.rows[1]["units"]
-    assert n == sum(len(v) for v in res.ablated.values()) and all(r["units"] in (0, n) for r in res.rows)
-    assert all(0 <= r["accuracy"] <= 1 for r in res.rows)
-    for hook, chosen in res.ablated.items():
-        keys = {u.unit: u.key for u in res.labels[hook].units}
-        assert all(keys[u].split(":")[-1] in ("red", "blue") for u in chosen)
+    return edit_spurious(n_images=400, n_random=3)
+
+
+@pytest.mark.slow
+def test_edit_spurious_ablating_colour_units_recovers_reversed_accuracy(edit):
+    print(edit.table())
+    methods = [r["method"] for r in edit.rows]
+    assert methods[0] == "none" and methods[1] == "labelled" and methods[3] == "most active"
+    assert methods[2].startswith("random") and edit.ablation == "mean"
+    assert list(edit.ablated) == ["blocks.3.mlp.hook_post"]  # the units the head reads
+    n = edit.rows[1]["units"]
+    assert 0 < n < 64 and n == sum(len(v) for v in edit.ablated.values())
+    assert all(r["units"] in (0, n) for r in edit.rows)
+    for hook, chosen in edit.ablated.items():
+        texts = {u.unit: f"{u.key} {u.text}" for u in edit.labels[hook].units}
+        assert all(re.search(r"\b(red|blue)\b", texts[u]) for u in chosen)
+    acc = {m.split(" ")[0]: edit.accuracy(m) for m in ("none", "labelled", "random", "most active")}
+    # the colour shortcut goes: reversed-split accuracy rises, far more than for as many random or most active units
+    assert acc["labelled"] >= acc["none"] + 0.2, edit.table()
+    assert acc["labelled"] >= acc["random"] + 0.15, edit.table()
+    assert acc["labelled"] >= acc["most"] + 0.15, edit.table()
+    # the cost: held-out accuracy falls towards what shape alone gives, but the model still tells the shapes apart
+    assert edit.accuracy("labelled", "heldout") >= 0.6, edit.table()
+    with pytest.raises(InputError, match="no ablation"):
+        edit.accuracy("everything")
+
+
+def test_edit_spurious_rejects_unknown_ablation():
+    from interp.labeling.workflows import edit_spurious
+
+    with pytest.raises(InputError, match="ablation must be"):
+        edit_spurious(ablation="resample")
