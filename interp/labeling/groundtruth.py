@@ -27,7 +27,7 @@ from torch import Tensor
 
 from interp.labeling.candidates import combine
 from interp.labeling.label import LabelConfig
-from interp.labeling.planted import PlantedReport, PlantedUnit, evaluate
+from interp.labeling.planted import PlantedReport, PlantedUnit, evaluate, planted_activations
 from interp.labeling.results import LabelSet
 from interp.labeling.vision import ImageProbe, image_atom
 
@@ -56,14 +56,7 @@ def planted_image_activations(
     probe: ImageProbe, units: list[PlantedUnit], seed: int = 0
 ) -> Float[Tensor, "n_images P u"]:
     """Activation maps ``[n_images, P, u]``: ``strength · (1 + 0.1 ε)`` where a rule holds, ``relu(0.02 ε)`` else."""
-    g = torch.Generator().manual_seed(seed)
-    n = len(probe)
-    out = torch.empty(n, len(units))
-    for j, unit in enumerate(units):
-        act = torch.zeros(n)
-        for cand, strength in unit.parts:
-            act = torch.maximum(act, cand.holds(probe).float() * strength)
-        out[:, j] = act * (1 + 0.1 * torch.randn(n, generator=g)) + (0.02 * torch.randn(n, generator=g)).clamp(min=0)
+    out = planted_activations(probe, units, seed)  # [n_patches, u]: the text rule, rows are patches
     return out.reshape(-1, probe.grid**2, len(units))  # [n_images, P, u]
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -115,8 +116,12 @@ def planted_units(probe: ProbeSet) -> list[PlantedUnit]:
     return units
 
 
-def planted_activations(probe: ProbeSet, units: list[PlantedUnit], seed: int = 0) -> Float[Tensor, "n u"]:
-    """Activations ``[n_rows, n_units]`` of the planted units on ``probe`` (see the module docstring)."""
+def planted_activations(probe: ProbeSet | Any, units: list[PlantedUnit], seed: int = 0) -> Float[Tensor, "n u"]:
+    """Activations ``[n_rows, n_units]`` of the planted units on ``probe`` (see the module docstring).
+
+    ``probe`` is any probe the candidates ground in: a text :class:`ProbeSet`, or an image
+    probe (rows are patches; :func:`interp.labeling.groundtruth.planted_image_activations`).
+    """
     g = torch.Generator().manual_seed(seed)
     n = len(probe)
     out = torch.empty(n, len(units))
