@@ -122,7 +122,7 @@ def eap(
         task: the task.
         graph: its graph (default ``Graph.from_model(model)``).
         ablation: what a patched edge carries (see :func:`circuits.patching.source_outputs`).
-        batch_size: examples per pass (memory scales with it; default all).
+        batch_size: examples per pass (memory scales with it; default: Task.batch_step's 512-token bound).
         progress: show a progress bar over batches.
 
     Returns:

@@ -263,7 +263,7 @@ def patch_edges(
         graph: its graph (default ``Graph.from_model(model)``).
         edges: edges to score (names ``"u->r"``, pairs, or a ``[up, recv]`` mask); default all.
         ablation: what a patched edge carries (:func:`source_outputs`).
-        batch_size: examples per forward (default all).
+        batch_size: examples per forward (default: as many as fit in 512 tokens, see Task.batch_step).
         edges_per_pass: edges run together as copies of the batch.
         progress: show a progress bar.
 
