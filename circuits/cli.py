@@ -79,6 +79,7 @@ def run_circuits(args: argparse.Namespace) -> int:
     from circuits.result import faithfulness
     from circuits.tasks import induction_task, make_task
     from interp.cache import atomic_write_text
+    from interp.reports.offline import write_figures_html
 
     if args.n < 1 or args.top_k < 0:
         raise InputError(f"--n must be >= 1 and --top-k >= 0; got {args.n} and {args.top_k}.")
@@ -99,7 +100,7 @@ def run_circuits(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     circuit.to_json(out / "circuit.json")
     title = f"{args.method} on {task.name}: {circuit.n_edges} edges, faithfulness {faith.score:.3f}"
-    circuit_figure(circuit, title=title).write_html(out / "circuit.html", include_plotlyjs=True)
+    write_figures_html(circuit_figure(circuit, title=title), out / "circuit.html", title=title)
     summary = {
         "model": args.model,
         "task": task.name,

@@ -7,8 +7,6 @@ from typing import Any
 
 import torch
 
-from interp.cache import atomic_write_text
-
 __all__ = ["frequency_figure", "metrics_figure", "write_eval_html"]
 
 
@@ -44,9 +42,7 @@ def _fmt(v: Any) -> str:
 
 def write_eval_html(results: dict[str, dict[str, Any]], freqs: dict[str, torch.Tensor], path: Path | str) -> Path:
     """Write the metrics table and the frequency histogram to ``path`` (atomically)."""
-    parts = [metrics_figure(results).to_html(include_plotlyjs=True, full_html=False),
-             frequency_figure(freqs).to_html(include_plotlyjs=False, full_html=False)]  # fmt: skip
-    html = "<!DOCTYPE html><html><head><meta charset='utf-8'><title>SAE evaluation</title></head><body>" + \
-        "".join(parts) + "</body></html>"  # fmt: skip
-    atomic_write_text(path, html)
-    return Path(path)
+    from interp.reports.offline import write_figures_html
+
+    figs = {"metrics": metrics_figure(results), "frequency": frequency_figure(freqs)}
+    return write_figures_html(figs, path, title="SAE evaluation")

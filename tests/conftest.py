@@ -112,3 +112,22 @@ def tiny():
 def model(tiny):
     """A fresh tiny seeded HookedTransformer."""
     return tiny.tiny_model()
+
+
+@pytest.fixture(autouse=True)
+def _html_written_is_offline(request):
+    """Every HTML page a test writes under its ``tmp_path`` loads nothing from the network.
+
+    Reports, figures and widget exports must open from ``file://`` with the network
+    off (no CDN script, stylesheet, image or import): checked after each test on the
+    files it left behind.
+    """
+    yield
+    tmp = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    if tmp is None or not tmp.exists():
+        return
+    from interp.reports.offline import external_references
+
+    for page in sorted(tmp.rglob("*.htm*")):
+        refs = external_references(page.read_text(errors="replace"))
+        assert not refs, f"{page.relative_to(tmp)} loads from the network: {refs[:5]}"

@@ -13,8 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from interp.cache import atomic_write_text
-
 __all__ = ["atlas_figures", "write_figures"]
 
 
@@ -50,8 +48,6 @@ def atlas_figures(table: Any) -> dict[str, Any]:
 
 def write_figures(table: Any, path: Path | str) -> Path:
     """Write :func:`atlas_figures` into one HTML file with plotly.js inlined once (opens offline)."""
-    figs = atlas_figures(table)
-    parts = [f.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, f in enumerate(figs.values())]
-    html = "<html><head><meta charset='utf-8'><title>neuron atlas</title></head><body>" + "".join(parts)
-    atomic_write_text(path, html + "</body></html>")
-    return Path(path)
+    from interp.reports.offline import write_figures_html
+
+    return write_figures_html(atlas_figures(table), path, title="neuron atlas")

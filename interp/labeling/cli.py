@@ -46,10 +46,13 @@ label, its PMI, held-out scores beside constant and shuffled baselines,
 exemplars with active tokens (or image patches) marked, lower-quantile and
 non-activating samples, an activation histogram and the top output tokens.
 Opens from file:// with no server and no network; keep units/ beside the page.
+Also writes milan.csv (layer, unit, description, score) and, with
+--neuronpedia, Neuronpedia feature records (gzipped JSONL batches).
 
 examples:
   interp report runs/bible-l1/labels
   interp report runs/bible-l1/labels/labels.json --out /tmp/report --title "layer 1 neurons"
+  interp report runs/sae-l6/labels --neuronpedia --model-id smollm2-135m --logits
 """
 
 
@@ -103,6 +106,13 @@ def register(subparsers: Any) -> None:
     r.add_argument("--title", default="unit labels", help="page title")
     r.add_argument("--atlas", help="an `interp atlas` run directory: show its per-neuron columns (IO class, vocabulary "
                    "kurtosis/skew, null-space fraction, firing rate, cross-model correlation) beside the labels")
+    r.add_argument("--neuronpedia", nargs="?", const="", metavar="DIR",
+                   help="also write Neuronpedia feature records as DIR/batch-N.jsonl.gz (default DIR: OUT/neuronpedia)")
+    r.add_argument("--model-id", help="Neuronpedia model id (default: the labels' model, lowercased)")
+    r.add_argument("--layer-id", help="Neuronpedia source id, e.g. 6-res-mysae (default: from the hook, 6-res-sae)")
+    r.add_argument("--batch-size", type=int, default=256, help="Neuronpedia records per batch file (default 256)")
+    r.add_argument("--logits", action="store_true", help="load the labels' model (and SAE) to add ± logit values "
+                   "and the logits histogram to the Neuronpedia records")
     r.set_defaults(func=run_report)
 
 
@@ -197,5 +207,23 @@ def run_report(args: argparse.Namespace) -> int:
 
         extra = atlas_columns(load_atlas(args.atlas))
     paths = write_label_report(labels, out, args.title, extra=extra)
-    print(f"report: {paths['html']}")
+    print(f"report: {paths['html']} (+ labels.json, labels.csv, labels.parquet, milan.csv)")
+    if args.neuronpedia is not None:
+        from interp.reports.neuronpedia import write_neuronpedia
+
+        model = sae = None
+        if args.logits:
+            from interp.models.registry import load_model
+
+            if not labels.meta.get("model"):
+                raise InputError("--logits needs the labels' model, but labels.json names none (meta['model']).")
+            model = load_model(labels.meta["model"])
+            if labels.meta.get("sae"):
+                from sae_training.saelens_io import load_sae
+
+                sae = load_sae(labels.meta["sae"])
+        dest = Path(args.neuronpedia) if args.neuronpedia else out / "neuronpedia"
+        files = write_neuronpedia(labels, dest, model_id=args.model_id, layer_id=args.layer_id,
+                                  batch_size=args.batch_size, model=model, sae=sae)
+        print(f"neuronpedia: {len(labels.units)} features in {len(files)} batch file(s) -> {dest}")
     return 0

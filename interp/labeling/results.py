@@ -8,6 +8,7 @@ round-trips through JSON and flattens to CSV rows.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,9 @@ class UnitLabel:
             d[k] = [Snippet(**s) for s in d.get(k, [])]
         for k in ("images", "images_lower", "images_inactive"):
             d[k] = [ImageExemplar(**s) for s in d.get(k, [])]
+        for k in ("threshold", "frac_positive", "max"):  # JSON writes NaN as null
+            if k in d and d[k] is None:
+                d[k] = math.nan
         return cls(**d)
 
 

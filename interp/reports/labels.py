@@ -13,7 +13,8 @@
   ``file://`` URLs, not script tags).
 * ``labels.json`` (the whole :class:`~interp.labeling.results.LabelSet`),
   ``labels.csv`` and ``labels.parquet`` (MILAN's ``layer, unit, description,
-  score`` then every score and baseline).
+  score`` then every score and baseline), and ``milan.csv`` with exactly
+  MILAN's four columns (``score``: held-out AUROC; empty when unknown).
 
 Size caps: the main page carries ~150–250 bytes per unit and is kept under
 ``max_main_bytes`` (2 MB, about 8,000 units) by shortening labels to 80
@@ -36,10 +37,12 @@ from typing import Any
 from interp.cache import atomic_write, atomic_write_text
 from interp.labeling.results import ImageExemplar, LabelSet, Snippet, UnitLabel
 
-__all__ = ["write_label_report", "render_labels_html", "unit_columns", "MAX_MAIN_BYTES"]
+__all__ = ["write_label_report", "render_labels_html", "unit_columns", "milan_csv", "MAX_MAIN_BYTES", "MILAN_COLUMNS"]
 
 #: Default cap on the size of ``labels.html``.
 MAX_MAIN_BYTES = 2_000_000
+#: Columns of ``milan.csv``.
+MILAN_COLUMNS = ("layer", "unit", "description", "score")
 #: Summary columns of the main page (one array per unit, in this order).
 COLUMNS = ("unit", "label", "kind", "pmi", "auroc", "balanced_accuracy", "correlation", "shuffled_auroc",
            "shuffled_balanced_accuracy", "constant_auroc", "frac_positive", "search")  # fmt: skip
@@ -175,6 +178,17 @@ def render_labels_html(
     return page
 
 
+def milan_csv(labels: LabelSet) -> str:
+    """MILAN's ``layer, unit, description, score`` table as CSV text (NaN / missing scores as empty cells)."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(MILAN_COLUMNS)
+    for row in labels.csv_rows()[1:]:  # CSV_COLUMNS start with MILAN's four
+        score = row[3] if isinstance(row[3], (int, float)) and math.isfinite(row[3]) else ""
+        w.writerow([row[0], row[1], row[2], score])
+    return buf.getvalue()
+
+
 def _esc(text: str) -> str:
     from html import escape
 
@@ -206,13 +220,13 @@ def write_label_report(
             e.g. the neuron atlas's ``atlas_columns`` beside neuron labels.
 
     Returns:
-        ``{"html", "json", "csv", "parquet", "units"}`` paths.
+        ``{"html", "json", "csv", "parquet", "milan", "units"}`` paths.
     """
     import pyarrow.parquet as pq
 
     out = Path(out)
     paths = {"html": out / "labels.html", "json": out / "labels.json", "csv": out / "labels.csv",
-             "parquet": out / "labels.parquet", "units": out / "units"}  # fmt: skip
+             "parquet": out / "labels.parquet", "milan": out / "milan.csv", "units": out / "units"}  # fmt: skip
     for i in range(0, len(labels.units), chunk):
         atomic_write_text(
             paths["units"] / f"{i:05d}.js",
@@ -225,5 +239,6 @@ def write_label_report(
     buf = io.StringIO()
     csv.writer(buf).writerows(labels.csv_rows())
     atomic_write_text(paths["csv"], buf.getvalue())
+    atomic_write_text(paths["milan"], milan_csv(labels))
     atomic_write(paths["parquet"], lambda f: pq.write_table(labels.table(), f))
     return paths

@@ -114,13 +114,13 @@ class SweepResult:
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``sweep.json`` and ``sweep.html`` (plotly, its JS inlined: opens offline) to ``out_dir``."""
+        from interp.reports.offline import write_figures_html
         from interp.steering.figure import sweep_figure
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "sweep.json", json.dumps(self.to_dict(), indent=2) + "\n")
-        html = sweep_figure(self).to_html(include_plotlyjs=True, full_html=True)
-        atomic_write_text(out / "sweep.html", html)
+        write_figures_html(sweep_figure(self), out / "sweep.html", title="steering sweep")
         return {"json": out / "sweep.json", "html": out / "sweep.html"}
 
 
