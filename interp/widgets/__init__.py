@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from interp._lazy import lazy_exports
 
-__all__ = ["View"]
+__all__ = ["View", "FeatureDashboard", "TokenHeatmap", "ImageHeatmap", "AttentionViewer"]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "View": "interp.widgets._base",
+        "FeatureDashboard": "interp.widgets.feature",
+        "TokenHeatmap": "interp.widgets.heatmap",
+        "ImageHeatmap": "interp.widgets.heatmap",
+        "AttentionViewer": "interp.widgets.attention",
     },
 )
