@@ -19,7 +19,8 @@ Stages, each writing ``runs/<name>/<stage>/`` and skipped when already done:
     evaluates it on held-out text (FVU, L0, CE loss recovered, KL).
 ``labels``
     Labels SAE latents and MLP neurons of the captured layer by PMI with their
-    exemplars, scores each label on held-out documents, and writes HTML reports;
+    exemplars, scores each label on held-out documents, and writes HTML reports
+    (plus the feature dashboard as one offline page and Neuronpedia records);
     then labels DINOv2's layer-6 MLP neurons over the bundled images (exemplar
     images with masks; colour, position, region, texture, dataset-class
     candidates) and scores them on held-out images.
@@ -38,6 +39,7 @@ import argparse
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from interp.errors import InputError
@@ -282,12 +284,23 @@ def _stage_labels(cfg: DemoConfig, run: Any, lm: Callable[[], Any]) -> dict[str,
         labels = label_store(store, hook, model=lm(), sae=sae, sae_key=sae_key, units=units,
                              meta={"store": str(store), "hook": hook, "sae": sae_key, "model": cfg.lm})
         write_label_report(labels, dest)
+        views = _write_views(labels, dest, f"{cfg.lm} {hook} {what.replace('_', ' ')}")
         aurocs = sorted(u.scores["auroc"] for u in labels.units if u.scores.get("auroc") is not None)
         median = aurocs[len(aurocs) // 2] if aurocs else None
-        out[what] = {"report": str(dest / "labels.html"), "units": len(labels.units), "median_auroc": median}
+        out[what] = {"report": str(dest / "labels.html"), "units": len(labels.units), "median_auroc": median} | views
         _say(f"{what}: median held-out detection AUROC {median if median is None else round(median, 3)}")
     out["vit_neurons"] = _label_vit_layer(cfg, run)
     return out
+
+
+def _write_views(labels: Any, dest: Path, title: str) -> dict[str, str]:
+    """Beside a label report: the feature dashboard as one offline page, and Neuronpedia records."""
+    from interp.reports.neuronpedia import write_neuronpedia
+    from interp.widgets.feature import FeatureDashboard
+
+    page = FeatureDashboard(labels, title=title).export_html(dest / "dashboard.html", title=title)
+    batches = write_neuronpedia(labels, dest / "neuronpedia")
+    return {"dashboard": str(page), "neuronpedia": str(batches[0].parent) if batches else ""}
 
 
 def _median(values: list[Any]) -> float | None:
@@ -313,7 +326,8 @@ def _label_vit_layer(cfg: DemoConfig, run: Any) -> dict[str, Any]:
     labels = label_vit(model, cfg.vit_label_hook, data, units=units, meta={"model": cfg.vit})
     secs = time.perf_counter() - t0
     write_label_report(labels, dest, f"{cfg.vit} {cfg.vit_label_hook} neurons")
-    res = {"report": str(dest / "labels.html"), "units": len(labels.units), "images": len(data),
+    views = _write_views(labels, dest, f"{cfg.vit} {cfg.vit_label_hook} neurons")
+    res = views | {"report": str(dest / "labels.html"), "units": len(labels.units), "images": len(data),
            "seconds": round(secs, 1),
            "median_auroc": _median([u.scores.get("auroc") for u in labels.units]),
            "median_shuffled_auroc": _median([u.scores.get("shuffled_auroc") for u in labels.units]),

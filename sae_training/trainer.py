@@ -11,14 +11,24 @@ returns at once (``train.json`` is the done marker; ``overwrite`` retrains).
 Under torchrun the processes train data-parallel (:mod:`sae_training.distributed`). At the end each SAE is
 saved in SAELens's layout under ``<out>/<hook>/`` and, unless disabled,
 evaluated on held-out data (:mod:`sae_training.evaluate`).
+
+While it trains, rank 0 appends to ``<out>/metrics.jsonl`` one flushed JSON line
+per hook every ``max(1, steps // 1000)`` steps and at the last step: ``step``
+(steps done), ``tokens``, ``hook``, ``loss``, ``mse``, ``l0``, ``dead_fraction``,
+``lr``, ``tokens_per_s`` (since the previous line) and ``time`` (Unix seconds);
+non-finite numbers are written as ``null``. A resume first drops the lines past
+its checkpoint's step, so the file never repeats a step; a fresh start empties it.
+:class:`interp.widgets.TrainingDashboard` follows this file live.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import time
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +54,11 @@ from sae_training.data import (
 )
 from sae_training.distributed import SINGLE, Dist, setup
 
-__all__ = ["train_sae", "TrainResult", "lr_factor"]
+__all__ = ["train_sae", "TrainResult", "lr_factor", "METRICS_FILE"]
 
 log = logging.getLogger("sae_training")
 _STATS_ROWS = 8192  # tokens sampled for the input scale and the decoder-bias initialisation
+METRICS_FILE = "metrics.jsonl"  #: per-step training metrics in the run directory (see the module docstring)
 
 
 @dataclass
@@ -196,10 +207,56 @@ def _progress(cfg: TrainConfig, total: int, start: int, show: bool) -> Any:
                 desc=f"train {cfg.sae.arch}", disable=not (cfg.run.progress and show), smoothing=0.1)  # fmt: skip
 
 
+class _MetricsLog:
+    """Rank 0's ``metrics.jsonl`` writer (format in the module docstring); a no-op on the other ranks."""
+
+    def __init__(self, out: Path, start: int, total: int, o: OptimSpec, enabled: bool) -> None:
+        self.every, self.total, self.o, self.file = max(1, total // 1000), total, o, None
+        self.t, self.tokens = time.perf_counter(), start * o.batch_size
+        if enabled:
+            path = out / METRICS_FILE
+            _drop_metrics_after(path, start)
+            self.file = path.open("a", encoding="utf-8")
+
+    def write(self, done: int, states: dict[str, _HookState]) -> None:
+        if self.file is None or (done % self.every and done != self.total):
+            return
+        now, tokens = time.perf_counter(), done * self.o.batch_size
+        rate, self.t, self.tokens = (tokens - self.tokens) / max(now - self.t, 1e-9), now, tokens
+        common = {"lr": self.o.lr * lr_factor(done - 1, self.total, self.o), "tokens_per_s": rate, "time": time.time()}
+        for hook, st in states.items():
+            row = {"step": done, "tokens": tokens, "hook": hook, **_summary(st, self.o), **common}
+            row = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
+            self.file.write(json.dumps(row) + "\n")
+        self.file.flush()  # a dashboard reading the file sees whole lines as soon as they are written
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def _drop_metrics_after(path: Path, start: int) -> None:
+    """Keep only the metric lines of steps ``<= start`` (the resumed checkpoint); remove the file for a fresh start."""
+    if not path.is_file():
+        return
+    if start == 0:
+        path.unlink()
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= start:
+                keep.append(line + "\n")
+        except (ValueError, AttributeError):  # a line cut short by the crash that made this a resume
+            continue
+    atomic_write_text(path, "".join(keep))
+
+
 def _loop(cfg: TrainConfig, store: Any, states: dict[str, _HookState], start: int, total: int, d: Dist) -> None:
     o, out = cfg.optim, Path(cfg.run.out)
     rows = d.local_rows(o.batch_size)
-    with _progress(cfg, total, start, d.main) as bar:
+    metrics = _MetricsLog(out, start, total, o, d.main)
+    with _progress(cfg, total, start, d.main) as bar, closing(metrics):
         for step, batch in stream(store, list(states), o.batch_size, cfg.run.seed, start, total, rows):
             for hook, st in states.items():
                 if _finite(batch[hook], hook, step, cfg.data.on_nonfinite, d):
@@ -210,6 +267,7 @@ def _loop(cfg: TrainConfig, store: Any, states: dict[str, _HookState], start: in
                 bar.set_postfix(loss=f"{first.get('loss', 0):.4g}", l0=f"{first.get('l0', 0):.1f}",
                                 dead=f"{first['dead_fraction']:.3f}", refresh=False)  # fmt: skip
             done = step + 1
+            metrics.write(done, states)
             if d.main and cfg.run.checkpoint_every and done % cfg.run.checkpoint_every == 0 and done < total:
                 save_checkpoint(out, done, {"step": done, "config": cfg.to_dict(), "hooks": _state_dict(states)},
                                 cfg.run.keep_checkpoints)  # fmt: skip

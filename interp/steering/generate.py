@@ -80,7 +80,7 @@ def _pick(logits: Float[Tensor, "batch vocab"], temperature: float, top_k: int |
     return torch.multinomial(probs.cpu(), 1, generator=gen)[:, 0].to(logits.device)
 
 
-def _validate(model: Any, max_new_tokens: int, temperature: float, top_k: int | None) -> None:
+def _validate(model: Any, max_new_tokens: int, temperature: int | float, top_k: int | None) -> None:
     if not hasattr(model, "W_U"):
         raise InputError(f"{type(model).__name__} has no unembedding W_U, so it cannot generate. "
                          "Load a decoder language model with all its blocks: load_model(name).")  # fmt: skip

@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from interp._lazy import lazy_exports
 
-__all__ = ["View", "FeatureDashboard", "TokenHeatmap", "ImageHeatmap", "AttentionViewer"]
+__all__ = [
+    "View",
+    "FeatureDashboard",
+    "TokenHeatmap",
+    "ImageHeatmap",
+    "AttentionViewer",
+    "CircuitExplorer",
+    "SteeringPlayground",
+    "TrainingDashboard",
+]
 
 __getattr__, __dir__ = lazy_exports(
     __name__,
@@ -21,5 +30,8 @@ __getattr__, __dir__ = lazy_exports(
         "TokenHeatmap": "interp.widgets.heatmap",
         "ImageHeatmap": "interp.widgets.heatmap",
         "AttentionViewer": "interp.widgets.attention",
+        "CircuitExplorer": "interp.widgets.circuit",
+        "SteeringPlayground": "interp.widgets.steering",
+        "TrainingDashboard": "interp.widgets.training",
     },
 )

@@ -78,6 +78,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert labels[what]["units"] == 32
         html = (run / "labels" / what / "labels.html").read_text()
         assert "<html" in html.lower() and "https://" not in html
+        dash = (run / "labels" / what / "dashboard.html").read_text()
+        assert "interp-root" in dash and "https://" not in dash
+        assert list((run / "labels" / what / "neuronpedia").glob("batch-*.jsonl.gz"))
     vit = labels["vit_neurons"]
     assert vit["units"] == 32 and vit["images"] > 100 and 0 <= vit["median_auroc"] <= 1
     assert (run / "labels" / "vit_neurons" / "units" / "00000.js").is_file()

@@ -57,8 +57,11 @@ def test_two_processes_train_like_one(tiny_store, tmp_path):
             torch.testing.assert_close(wa[name], wb[name], rtol=1e-3, atol=1e-3, msg=f"{hook} {name}")
     # rank 0 alone wrote: one checkpoint series (atomic, no temp files) and one set of outputs
     assert [p.name for p in (out / "checkpoints").iterdir()] == ["step-00000008.pt"]
-    written = {"config.json", "env.json", "checkpoints", "train.json", "eval.json", "eval.html", HOOK, HOOK_Z}
+    written = {"config.json", "env.json", "checkpoints", "train.json", "eval.json", "eval.html", "metrics.jsonl", HOOK,
+               HOOK_Z}  # fmt: skip
     assert {p.name for p in out.iterdir()} == written
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["hook"]) for r in rows] == [(s, h) for s in range(1, 17) for h in (HOOK, HOOK_Z)]
 
 
 def test_finished_run_returns_at_once_and_overwrite_retrains(tiny_store, tmp_path, capsys):

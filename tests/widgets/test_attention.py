@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -111,20 +108,9 @@ def test_export_is_offline_and_keeps_the_selection(tmp_path):
     assert json.loads(blob)["patterns"] == [[[[1000, 0], [250, 750]]]]
 
 
-def render_dom(path) -> str:
-    """The page's DOM after its scripts ran, from Debian's headless chromium (skips without it, fails under CI)."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI is set, so this test fails instead of skipping.")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=90)  # fmt: skip
-    return out.stdout
-
 
 @pytest.mark.slow
-def test_exports_render_in_chromium(tmp_path):
+def test_exports_render_in_chromium(tmp_path, render_dom):
     text = AttentionViewer(["The", " <cat>", " sat"], _patterns(2, 2, 3), layers=[4, 5], layer=5, head=1)
     dom = render_dom(text.export_html(tmp_path / "t.html"))
     assert 'data-rendered="1"' in dom and 'class="interp-attention"' in dom

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
 
 import pytest
 
@@ -131,20 +128,9 @@ def test_real_labels_of_planted_units():
     assert d["scores"]["auroc"] > 0.9 and sum(d["hist"]["counts"]) > 0
 
 
-def render_dom(path) -> str:
-    """The page's DOM after its scripts ran, from Debian's headless chromium (skips without it, fails under CI)."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI is set, so this test fails instead of skipping.")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=90)  # fmt: skip
-    return out.stdout
-
 
 @pytest.mark.slow
-def test_export_renders_in_chromium(sae_labels, tmp_path):
+def test_export_renders_in_chromium(sae_labels, tmp_path, render_dom):
     dash = FeatureDashboard(sae_labels, unit=4001, offline_units=2)
     dom = render_dom(dash.export_html(tmp_path / "f.html"))
     assert 'data-rendered="1"' in dom and 'class="interp-feature"' in dom  # render() ran without throwing

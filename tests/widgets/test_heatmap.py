@@ -5,10 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
@@ -144,20 +141,9 @@ def test_exports_are_offline(tmp_path):
     assert json.loads(blob)["image"].startswith("data:image/png;base64,")
 
 
-def render_dom(path) -> str:
-    """The page's DOM after its scripts ran, from Debian's headless chromium (skips without it, fails under CI)."""
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed; CI is set, so this test fails instead of skipping.")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    out = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=90)  # fmt: skip
-    return out.stdout
-
 
 @pytest.mark.slow
-def test_exports_render_in_chromium(tmp_path):
+def test_exports_render_in_chromium(tmp_path, render_dom):
     tok = TokenHeatmap(["The", " <cat>"], np.array([[0.5, -2.0], [1.0, 4.0]]), names=["n1", "n2"], channel=1)
     dom = render_dom(tok.export_html(tmp_path / "t.html"))
     assert 'data-rendered="1"' in dom and 'class="interp-token-heatmap"' in dom
