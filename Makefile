@@ -13,9 +13,22 @@ QUIET   := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" |
 RUN     ?= demo
 SHELL   := /bin/bash
 
-.PHONY: demo test setup clean-venv
+.PHONY: demo test setup clean-venv chromium
 
-setup: $(STAMP)
+setup: $(STAMP) chromium
+
+# Debian's chromium: the browser tests drive it through playwright (never a downloaded browser) and
+# kaleido draws static figures with it. A no-op when it is on PATH; installed with apt-get as root;
+# otherwise a note (the browser tests then fail under CI=true, and skip elsewhere).
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "==> installing Debian's chromium (browser tests, static figures)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "==> apt-get could not install chromium; the browser tests will fail under CI=true"; \
+	else \
+		echo "==> chromium is not installed: run 'sudo apt-get install chromium' (Debian) for the browser tests"; \
+	fi
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null || { echo "need $(PY) (Python 3.11)"; exit 1; }
@@ -34,7 +47,7 @@ $(STAMP): pyproject.toml Makefile | $(BIN)/python
 demo: $(STAMP)
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/interp demo --name $(RUN)
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest --durations=15 $(PYTEST_ARGS)
 
 clean-venv:

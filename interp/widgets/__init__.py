@@ -33,5 +33,7 @@ __getattr__, __dir__ = lazy_exports(
         "CircuitExplorer": "interp.widgets.circuit",
         "SteeringPlayground": "interp.widgets.steering",
         "TrainingDashboard": "interp.widgets.training",
+        "jupyter_path": "interp.widgets.voila",
+        "VOILA_TEMPLATE": "interp.widgets.voila",
     },
 )
