@@ -191,7 +191,19 @@ def capture_units(
     return x[:, units].detach().float().cpu().numpy(), [f"{layer}[{u}]" for u in units]  # [pos, k]
 
 
-class TokenHeatmap(View):
+class _Channels(View):
+    """A view of several channels (units) of which one is shown: ``names``, ``channel``, ``vmax`` and :meth:`show`."""
+
+    names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    channel = traitlets.Int(0).tag(sync=True)
+    vmax = traitlets.Float(0.0).tag(sync=True)
+
+    def show(self, channel: int | str) -> None:
+        """Show ``channel`` (its index or its name)."""
+        self.channel = _channel_index(channel, self.names)
+
+
+class TokenHeatmap(_Channels):
     """Tokens coloured by one or several channels of values (red above zero, blue below); hover shows the value.
 
     DOM: root ``.interp-token-heatmap``; channel selector ``<select data-role="channel">``; each token a
@@ -222,9 +234,6 @@ class TokenHeatmap(View):
     _css = _CSS
     tokens = traitlets.List(traitlets.Unicode()).tag(sync=True)
     values = traitlets.List().tag(sync=True)
-    names = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    channel = traitlets.Int(0).tag(sync=True)
-    vmax = traitlets.Float(0.0).tag(sync=True)
 
     def __init__(
         self, tokens: Sequence[str], values: Any, names: Sequence[str] | None = None, *, channel: int = 0,
@@ -246,10 +255,6 @@ class TokenHeatmap(View):
         super().__init__(tokens=tokens, values=compact(a.T), names=_names(names, a.shape[1], "channel"),
                          vmax=_check_vmax(vmax))  # fmt: skip
         self.show(channel)
-
-    def show(self, channel: int | str) -> None:
-        """Show ``channel`` (its index or its name)."""
-        self.channel = _channel_index(channel, self.names)
 
     @classmethod
     def from_model(
@@ -321,7 +326,7 @@ def png_data_uri(image: Any, max_side: int = MAX_IMAGE_SIDE) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class ImageHeatmap(View):
+class ImageHeatmap(_Channels):
     """An image with a patch grid of values overlaid (red above zero, blue below); hover a patch for its value.
 
     DOM: root ``.interp-image-heatmap``; channel selector ``<select data-role="channel">``; opacity slider
@@ -354,10 +359,7 @@ class ImageHeatmap(View):
     image = traitlets.Unicode("").tag(sync=True)
     grid = traitlets.Int(1).tag(sync=True)
     values = traitlets.List().tag(sync=True)
-    names = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    channel = traitlets.Int(0).tag(sync=True)
     opacity = traitlets.Float(0.6).tag(sync=True)
-    vmax = traitlets.Float(0.0).tag(sync=True)
 
     def __init__(
         self, image: Any, patch_values: Any, names: Sequence[str] | None = None, *, channel: int = 0,
@@ -378,10 +380,6 @@ class ImageHeatmap(View):
                          names=_names(names, a.shape[0], "channel"), opacity=float(opacity),
                          vmax=_check_vmax(vmax))  # fmt: skip
         self.show(channel)
-
-    def show(self, channel: int | str) -> None:
-        """Show ``channel`` (its index or its name)."""
-        self.channel = _channel_index(channel, self.names)
 
     @classmethod
     def from_model(
