@@ -152,6 +152,8 @@ class RunningCorrelation:
         z = lambda d: torch.zeros(d, dtype=torch.float64)  # noqa: E731
         self.sx, self.sxx, self.sy, self.syy = z(d_a), z(d_a), z(d_b), z(d_b)
         self.sxy = torch.zeros(d_a, d_b, dtype=torch.float64)
+        self._buffers: dict[str, tuple[Tensor, ...]] = {}  # per side: shifted rows, their squares, GEMM-dtype rows
+        self._r_low: dict[str, Tensor] = {}  # random directions in the GEMM dtype
         self.shift_x: Tensor | None = None
         self.shift_y: Tensor | None = None
         self.r: dict[str, Tensor] = {}
@@ -165,30 +167,52 @@ class RunningCorrelation:
         self.rsq = {k: z(v.shape[1]) for k, v in self.r.items()}
         self.n_random = {k: v.shape[1] for k, v in self.r.items()}
 
-    def update(self, x: Float[Tensor, "n d_a"], y: Float[Tensor, "n d_b"]) -> None:
-        """Add a batch of paired rows (the same tokens through both models)."""
-        if x.shape[0] != y.shape[0]:
-            raise InputError(f"paired batches need the same rows: got {x.shape[0]} and {y.shape[0]}.")
+    def update(self, x: Float[Tensor, "*rows d_a"], y: Float[Tensor, "*rows d_b"]) -> None:
+        """Add a batch of paired rows (the same tokens through both models).
+
+        ``x`` and ``y`` may keep leading batch dimensions (``[batch, pos, d]``, even a
+        strided view such as ``acts[:, 1:]``): they are read once, into buffers kept
+        across batches, so no per-batch copy of the rows is made.
+        """
+        if x.shape[:-1] != y.shape[:-1]:
+            raise InputError(f"paired batches need the same rows: got {list(x.shape[:-1])} and {list(y.shape[:-1])}.")
         if self.shift_x is None:
-            self.shift_x, self.shift_y = x.float().mean(0), y.float().mean(0)
-        n = x.shape[0]
+            self.shift_x = x.reshape(-1, x.shape[-1]).float().mean(0)
+            self.shift_y = y.reshape(-1, y.shape[-1]).float().mean(0)
+        n = x[..., 0].numel()
         self.n += n
-        lows = []
-        for v, shift, s1, s2 in ((x.float(), self.shift_x, self.sx, self.sxx), (y.float(), self.shift_y, self.sy,
-                                                                                 self.syy)):  # fmt: skip
-            vs = v - shift  # [n, d] shifted rows
-            s1 += vs.sum(0).double()
-            s2 += (vs * vs).sum(0).double()  # a column sum is ~30x faster than torch.var_mean here
-            lows.append(vs.to(self.dtype))
-        xl, yl = lows
+        xl = self._shifted("a", x, self.shift_x, self.sx, self.sxx)
+        yl = self._shifted("b", y, self.shift_y, self.sy, self.syy)
         self.sxy.add_(xl.T @ yl)  # [d_a, d_b]: the one GEMM the correlations need, summed in float64
         if self.r and self.batches % self.every == 0:
             self.n_base += n
             for side, v in (("a", xl), ("b", yl)):
-                p = (v @ self.r[side].to(self.dtype)).float()  # [n, k]: activations along random directions
+                if side not in self._r_low:
+                    self._r_low[side] = self.r[side].to(self.dtype)
+                p = (v @ self._r_low[side]).float()  # [n, k]: activations along random directions
                 self.rsum[side] += p.sum(0).double()
                 self.rsq[side] += (p * p).sum(0).double()
         self.batches += 1
+
+    def _shifted(self, side: str, v: Tensor, shift: Tensor, s1: Tensor, s2: Tensor) -> Tensor:
+        """Add a batch's shifted column sums to ``s1``/``s2``; return the shifted rows in the GEMM dtype.
+
+        The rows live in buffers kept across batches: allocating two fresh ``[n, d]``
+        tensors per batch cost ~4x the arithmetic (page faults on every new block).
+        """
+        shape = (v[..., 0].numel(), v.shape[-1])  # [n, d]
+        buf = self._buffers.get(side)
+        if buf is None or buf[0].shape != shape:
+            f, sq = torch.empty(shape, dtype=torch.float32), torch.empty(shape, dtype=torch.float32)
+            low = f if self.dtype == torch.float32 else torch.empty(shape, dtype=self.dtype)
+            buf = self._buffers[side] = (f, sq, low)
+        f, sq, low = buf
+        torch.sub(v, shift, out=f.view(v.shape))  # [n, d] shifted rows, float32 (reads a strided view once)
+        s1 += f.sum(0).double()
+        s2 += torch.mul(f, f, out=sq).sum(0).double()  # a column sum is ~30x faster than torch.var_mean here
+        if low is not f:
+            low.copy_(f)
+        return low
 
     def _moments(self) -> tuple[Tensor, Tensor, Tensor]:
         n = self.n

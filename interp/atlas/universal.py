@@ -111,7 +111,7 @@ def _name(model: Any) -> str:
 def model_correlation(model_a: Any, model_b: Any, data: str | Tensor, *, layers: list[int] | None = None,
                       layers_b: list[int] | None = None, n_tokens: int = 32768, batch_size: int = 32,
                       threshold: float = UNIVERSAL, seed: int = 0, matmul_dtype: str = "bfloat16",
-                      baseline_every: int = 4, progress: bool = False) -> CorrelationResult:  # fmt: skip
+                      baseline_every: int = 8, progress: bool = False) -> CorrelationResult:  # fmt: skip
     """Correlate every MLP neuron of ``model_a`` with every MLP neuron of ``model_b`` on the same tokens.
 
     Args:
@@ -123,7 +123,7 @@ def model_correlation(model_a: Any, model_b: Any, data: str | Tensor, *, layers:
         threshold: max correlation of a universal neuron.
         seed: seed of the random directions.
         matmul_dtype / baseline_every: see :class:`~interp.atlas.activations.RunningCorrelation`
-            (defaults: bfloat16 GEMMs, baseline variances from every 4th batch).
+            (defaults: bfloat16 GEMMs, baseline variances from every 8th batch, the first included).
         progress: show a progress bar.
 
     Returns:
@@ -177,8 +177,9 @@ def _paired_batches(models: tuple[Any, Any], tokens: tuple[Tensor, Tensor], hook
                 acts.clear()
                 with m.hooks(fwd_hooks=[(h, keep) for h in hs]):
                     m(tok[i : i + batch_size], stop_at_layer=stop)
-                pair.append(torch.cat([acts[h][:, 1:].reshape(-1, acts[h].shape[-1]) for h in hs], dim=1))
-            yield pair[0], pair[1]  # [rows, layers_a * d_mlp_a], [rows, layers_b * d_mlp_b]
+                parts = [acts[h][:, 1:] for h in hs]  # [batch, pos - 1, d_mlp] views, no copy
+                pair.append(parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1))
+            yield pair[0], pair[1]  # [batch, pos - 1, layers_a * d_mlp_a], [batch, pos - 1, layers_b * d_mlp_b]
 
 
 def _side(corr: Tensor, base: Tensor, layers: list[int], other: list[int], d: tuple[int, int], side: str) -> Any:
