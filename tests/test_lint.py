@@ -13,6 +13,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_ruff_clean():
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
-    res = subprocess.run([ruff, "check", "interp", "sae_training", "circuits", "tests", "bench", "scripts"],
-                         cwd=ROOT, capture_output=True, text=True)
+    folders = ["interp", "sae_training", "circuits", "tests", "bench", "scripts", "notebooks"]
+    res = subprocess.run([ruff, "check", *folders], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
