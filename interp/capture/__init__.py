@@ -13,7 +13,9 @@ does, for the CLI) imports no torch.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+import types
+from typing import TYPE_CHECKING, Any
 
 from interp._lazy import lazy_exports
 
@@ -66,3 +68,20 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+class _CallablePackage(types.ModuleType):
+    """``interp.capture`` names both this package and the function :func:`capture`.
+
+    Importing anything from the package (``from interp.capture import capture_to_store``)
+    rebinds the attribute ``interp.capture`` to the package, so ``interp.capture(model,
+    hooks)`` must still record activations: calling the package calls the function.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from interp.capture.memory import capture
+
+        return capture(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -89,3 +89,13 @@ def test_hook_that_never_runs_is_reported(model, tiny):
     # attn.hook_result exists but only runs after model.set_use_attn_result(True)
     with pytest.raises(HookNotReachedError, match="set_use_attn_result"):
         capture_activations(model, tiny.tokens(1, 4), "blocks.0.attn.hook_result")
+
+
+def test_interp_capture_stays_callable_after_importing_the_package(model):
+    """``from interp.capture import X`` rebinds ``interp.capture`` to the package; calling it still captures."""
+    import interp
+    from interp.capture import resolve_hooks  # noqa: F401  (the import that rebinds the name)
+
+    with interp.capture(model, ["blocks.0.hook_resid_post"]) as acts:
+        model(torch.tensor([[1, 2, 3]]))
+    assert list(acts) == ["blocks.0.hook_resid_post"]
