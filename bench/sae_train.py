@@ -134,7 +134,12 @@ def _worker(args) -> None:
     n_train = args.steps * args.batch_size
     fn = _run_ours if args.worker == "ours" else _run_saelens
     out = fn(args, data[:n_train], data[n_train:])
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, this process's own peak: ru_maxrss survives exec on Linux, so it would report the parent's
+    # peak (the synthetic data's generation) for every worker.
+    from interp.store.memory import peak_rss
+
+    hwm = peak_rss()
+    out["peak_rss_mb"] = (hwm if hwm is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024) / 2**20
     out["tokens_per_s"] = n_train / out["seconds"]
     print("RESULT " + json.dumps(out))
 
