@@ -13,11 +13,9 @@ does, for the CLI) imports no torch.
 
 from __future__ import annotations
 
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
-from interp._lazy import lazy_exports
+from interp._lazy import callable_module, lazy_exports
 
 _EXPORTS = {
     "capture": "interp.capture.memory",
@@ -70,18 +68,11 @@ if TYPE_CHECKING:  # pragma: no cover
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
-class _CallablePackage(types.ModuleType):
-    """``interp.capture`` names both this package and the function :func:`capture`.
 
-    Importing anything from the package (``from interp.capture import capture_to_store``)
-    rebinds the attribute ``interp.capture`` to the package, so ``interp.capture(model,
-    hooks)`` must still record activations: calling the package calls the function.
-    """
+def _capture() -> Any:
+    from interp.capture.memory import capture
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from interp.capture.memory import capture
-
-        return capture(*args, **kwargs)
+    return capture
 
 
-sys.modules[__name__].__class__ = _CallablePackage
+callable_module(__name__, _capture)  # interp.capture(model, hooks) works after the package is imported

@@ -29,6 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from interp._lazy import callable_module
 from interp.errors import InputError
 from interp.interventions import Intervention, intervene
 from interp.models.contract import COEFFICIENT_FIX, check_finite, prepare_inputs
@@ -160,3 +161,6 @@ def print_stream(model: Any, row: int = 0, file: Any = None) -> TokenCallback:
         print(pieces[row] if pieces[row] else f"<{int(ids[row])}>", end="", flush=True, file=file or sys.stdout)
 
     return _print
+
+
+callable_module(__name__, lambda: generate)  # interp.steering.generate(...) works after this module is imported

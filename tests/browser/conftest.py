@@ -84,7 +84,7 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator:
     """One headless chromium for the whole session (system executable, no download)."""
     from playwright.sync_api import expect, sync_playwright

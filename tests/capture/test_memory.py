@@ -99,3 +99,11 @@ def test_interp_capture_stays_callable_after_importing_the_package(model):
     with interp.capture(model, ["blocks.0.hook_resid_post"]) as acts:
         model(torch.tensor([[1, 2, 3]]))
     assert list(acts) == ["blocks.0.hook_resid_post"]
+
+
+def test_steering_generate_stays_callable_after_importing_its_module():
+    """The same clash for ``interp.steering.generate`` (function and module)."""
+    import interp.steering
+    from interp.steering.generate import Generation  # noqa: F401  (rebinds interp.steering.generate)
+
+    assert callable(interp.steering.generate)
