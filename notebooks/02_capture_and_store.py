@@ -96,17 +96,8 @@ assert sum(len(hp._forward_hooks) for hp in model.hook_dict.values()) == 0  # ev
 
 # %%
 out = RUN / "store"
-store = interp.capture_to_store(
-    model,
-    "bible",
-    [hooks[1], mlp],
-    out,
-    context_size=CONTEXT,
-    max_tokens=MAX_TOKENS,
-    batch_size=8,
-    memory_budget="128MiB",
-    progress=False,
-)
+options = dict(context_size=CONTEXT, max_tokens=MAX_TOKENS, batch_size=8, memory_budget="128MiB", progress=False)
+store = interp.capture_to_store(model, "bible", [hooks[1], mlp], out, **options)
 print(store.summary())
 
 # %%
@@ -123,17 +114,7 @@ store.verify()  # re-hashes every shard against the manifest
 import time
 
 t0 = time.perf_counter()
-again = interp.capture_to_store(
-    model,
-    "bible",
-    [hooks[1], mlp],
-    out,
-    context_size=CONTEXT,
-    max_tokens=MAX_TOKENS,
-    batch_size=8,
-    memory_budget="128MiB",
-    progress=False,
-)
+again = interp.capture_to_store(model, "bible", [hooks[1], mlp], out, **options)  # the same call
 rerun_s = time.perf_counter() - t0
 print(f"rerun took {rerun_s:.2f}s, {again.n_tokens} tokens")
 assert again.n_tokens == store.n_tokens and len(again.manifest.shards) == len(store.manifest.shards)

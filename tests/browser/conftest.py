@@ -86,7 +86,11 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator:
-    """One headless chromium for the whole session (system executable, no download)."""
+    """One headless chromium per test module (system executable, no download).
+
+    Per module, not per session: a live sync playwright keeps an event loop running in the main
+    thread, which breaks every later test that uses asyncio (kaleido, playwright elsewhere).
+    """
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=EXPECT_MS)
