@@ -57,8 +57,11 @@ _LOADING_ATTRS = {
 }  # fmt: skip
 
 
-def _figures(figs: Any) -> list[tuple[str, Any]]:
-    """``(div id, figure)`` pairs from one figure, a mapping or a sequence."""
+def named_figures(figs: Any, caller: str) -> list[tuple[str, Any]]:
+    """``(name, figure)`` pairs from one plotly figure, a ``{name: figure}`` mapping or a sequence.
+
+    Shared by the HTML writer and the static exporter (``caller`` names the function in errors).
+    """
     if isinstance(figs, Mapping):
         items = [(str(k), f) for k, f in figs.items()]
     elif hasattr(figs, "to_html"):
@@ -66,10 +69,7 @@ def _figures(figs: Any) -> list[tuple[str, Any]]:
     elif isinstance(figs, Iterable) and not isinstance(figs, (str, bytes)):
         items = [(f"figure-{i}", f) for i, f in enumerate(figs)]
     else:
-        raise InputError(f"write_figures_html needs a plotly Figure, a mapping or a list of them; got "
-                         f"{type(figs).__name__}.")  # fmt: skip
-    if not items:
-        raise InputError("write_figures_html got no figures. Pass at least one plotly Figure.")
+        raise InputError(f"{caller} needs a plotly Figure, a mapping or a list of them; got {type(figs).__name__}.")
     for name, f in items:
         if not hasattr(f, "to_html"):
             raise InputError(f"figure {name!r} is a {type(f).__name__}, not a plotly Figure.")
@@ -122,7 +122,9 @@ def write_figures_html(
     path = Path(path)
     if path.suffix.lower() not in (".html", ".htm"):
         raise InputError(f"{path} should end in .html (it is an HTML page).")
-    items = _figures(figs)
+    items = named_figures(figs, "write_figures_html")
+    if not items:
+        raise InputError("write_figures_html got no figures. Pass at least one plotly Figure.")
     first = True if plotlyjs == "inline" else PLOTLYJS_NAME  # plotly's own option: a relative <script src>
     parts = []
     for i, (name, fig) in enumerate(items):

@@ -21,7 +21,7 @@ import os
 import re
 import shutil
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,17 +68,10 @@ def find_chromium(path: Path | str | None = None) -> Path:
 
 
 def _named(figs: Any) -> list[tuple[str, Any]]:
-    """``(file stem, figure)`` pairs from one figure, a mapping or a sequence."""
-    if isinstance(figs, Mapping):
-        items = [(str(k), f) for k, f in figs.items()]
-    elif hasattr(figs, "to_dict") and hasattr(figs, "data"):
-        items = [("figure", figs)]
-    elif isinstance(figs, Iterable) and not isinstance(figs, (str, bytes)):
-        items = [(f"figure-{i}", f) for i, f in enumerate(figs)]
-    else:
-        raise InputError(
-            f"export_figures needs a plotly Figure, a mapping or a list of them; got {type(figs).__name__}."
-        )
+    """``(file stem, figure)`` pairs (:func:`~interp.reports.offline.named_figures`, names made file-safe)."""
+    from interp.reports.offline import named_figures
+
+    items = named_figures(figs, "export_figures")
     stems = [re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.") or "figure" for name, _ in items]
     if len(set(stems)) < len(stems):
         raise InputError(f"figure names {[n for n, _ in items]} give clashing file names {stems}. Use distinct names.")
