@@ -153,7 +153,6 @@ class RunningCorrelation:
         self.sx, self.sxx, self.sy, self.syy = z(d_a), z(d_a), z(d_b), z(d_b)
         self.sxy = torch.zeros(d_a, d_b, dtype=torch.float64)
         self._buffers: dict[str, tuple[Tensor, ...]] = {}  # per side: shifted rows, their squares, GEMM-dtype rows
-        self._r_low: dict[str, Tensor] = {}  # random directions in the GEMM dtype
         self.shift_x: Tensor | None = None
         self.shift_y: Tensor | None = None
         self.r: dict[str, Tensor] = {}
@@ -162,6 +161,7 @@ class RunningCorrelation:
             for side, d in (("a", d_a), ("b", d_b)):
                 r = torch.randn(d, min(d, max_random), generator=g)
                 self.r[side] = r / r.norm(dim=0, keepdim=True)  # [d, k]: unit random directions as columns
+        self._r_low = {k: v.to(self.dtype) for k, v in self.r.items()}  # random directions in the GEMM dtype
         self.n_base = 0
         self.rsum = {k: z(v.shape[1]) for k, v in self.r.items()}  # Σ(xR), Σ(yR) on baseline batches
         self.rsq = {k: z(v.shape[1]) for k, v in self.r.items()}
@@ -187,8 +187,6 @@ class RunningCorrelation:
         if self.r and self.batches % self.every == 0:
             self.n_base += n
             for side, v in (("a", xl), ("b", yl)):
-                if side not in self._r_low:
-                    self._r_low[side] = self.r[side].to(self.dtype)
                 p = (v @ self._r_low[side]).float()  # [n, k]: activations along random directions
                 self.rsum[side] += p.sum(0).double()
                 self.rsq[side] += (p * p).sum(0).double()
