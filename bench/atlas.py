@@ -49,9 +49,11 @@ small top-k SAE on SmolLM2's ``blocks.3.hook_resid_post``, trained here unless
 ``--sae`` is given; max-pooled, weighted Jaccard and cosine), raw activations
 (mean-pooled, cosine) and MiniLM sentence embeddings (cosine).
 
-Methods run ``--rounds`` times in a rotating order in one process and the table
-gives medians, so load from other processes on a shared machine hits every
-method alike. Targets: weight scores under 60 s on 2 cores; correlation pass
+Every method runs once untimed (first-call costs), then ``--rounds`` times in one
+process: each round runs ``ours`` and ``capture`` back to back (order alternating),
+likewise the all-layers pair, and the groups rotate. The table gives medians,
+and each ratio is the median of the rounds' ratios, so a machine whose speed
+drifts (a shared VM) hits both sides of a ratio alike. Targets: weight scores under 60 s on 2 cores; correlation pass
 >= 0.8x the in-memory capture.
 """
 
@@ -168,12 +170,14 @@ def _correlation_part(args: argparse.Namespace) -> dict:
 
     methods = {"ours": correlate([args.layer], "corr"), "capture": capture(pair), "capture_to_store": to_store,
                "ours_all_layers": correlate(None, "corr_all"), "capture_all_layers": capture(every)}  # fmt: skip
-    capture(every)()  # warm-up: first-call costs are nobody's throughput
+    for run in methods.values():  # warm-up: first-call costs (oneDNN kernels, buffers) are nobody's throughput
+        run()
     rates: dict[str, list[float]] = {m: [] for m in methods}
     cpu_rates: dict[str, list[float]] = {m: [] for m in methods}
-    names = list(methods)
+    # each method next to the capture it is compared with (order alternating), groups rotating
+    groups = [["ours", "capture"], ["ours_all_layers", "capture_all_layers"], ["capture_to_store"]]
     for r in range(args.rounds):
-        for m in names[r % len(names) :] + names[: r % len(names)]:
+        for m in (m for g in groups[r % 3 :] + groups[: r % 3] for m in (g if r % 2 == 0 else g[::-1])):
             t0, c0 = time.perf_counter(), time.process_time()
             methods[m]()
             rates[m].append(tokens.numel() / (time.perf_counter() - t0))
@@ -281,10 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds-weights", type=int, default=1, help="timed runs of ours, part 1 (default %(default)s)")
     p.add_argument("--peer-layers", type=int, default=2, help="layers the per-layer peer is timed on")
     p.add_argument("--loop-neurons", type=int, default=32, help="neurons the per-neuron peer is timed on")
-    p.add_argument("--tokens", type=int, default=16384, help="tokens of part 2 (default %(default)s)")
+    p.add_argument("--tokens", type=int, default=32768, help="tokens of part 2 (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=32, help="contexts per batch in part 2 (default %(default)s)")
     p.add_argument("--layer", type=int, default=1, help="MLP layer correlated in part 2 (default %(default)s)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of part 2 (default %(default)s)")
+    p.add_argument("--rounds", type=int, default=7, help="interleaved rounds of part 2 (default %(default)s)")
     p.add_argument("--json", help="also write the figures to this JSON file")
     args = p.parse_args(argv)
     w = _weights_part(args) if args.part in ("all", "weights") else None

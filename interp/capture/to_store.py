@@ -274,8 +274,8 @@ def capture_to_store(
     first = next(batches, None)
     if first is None:
         raise InputError(f"the data {source.describe().get('name')!r} yielded no batches. Check the dataset and split.")
-    return_freed_memory()  # freed batches leave the resident set, so the budget can hold
-    with torch.inference_mode(), capture(model, names, copy=False) as acts:  # hooks added once for the run
+    # freed batches leave the resident set while the capture runs, so the budget can hold
+    with return_freed_memory(), torch.inference_mode(), capture(model, names, copy=False) as acts:
         ready = _forward(model, first.load(), plan, acts)  # batch 0 also gives the per-token shapes
         shapes = {h: list(a.shape[2:]) for h, a in ready.items()}
         budget = parse_bytes(memory_budget) or DEFAULT_MEMORY_BUDGET

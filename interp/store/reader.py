@@ -17,6 +17,7 @@ reading a store many times larger than memory keeps the resident set near
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -68,7 +69,8 @@ class Store:
         path: the store directory.
         memory_budget: bytes (or ``"256MiB"``) the reader may use; shards are mapped
             in at most a quarter of it (``max_open`` shards, at least one), leaving the
-            rest for the batches a caller holds.
+            rest for the batches a caller holds. Until :meth:`close`, freed blocks go
+            back to the OS (:func:`interp.store.memory.return_freed_memory`).
         max_open: most shards mapped at once (overrides ``memory_budget``).
     """
 
@@ -86,8 +88,9 @@ class Store:
                     "Rerun the capture command that wrote the store: it recaptures broken shards."
                 )
         budget = parse_bytes(memory_budget)
+        self._memory = contextlib.ExitStack()  # a budget returns freed memory until close()
         if budget:
-            return_freed_memory()
+            self._memory.enter_context(return_freed_memory())
         largest = max((s.bytes for s in self._shards), default=1)
         self.max_open = max_open or (max(1, (budget // 4) // largest) if budget else 4)
         self._open: OrderedDict[int, dict[str, Tensor]] = OrderedDict()
@@ -177,8 +180,9 @@ class Store:
         return tensors
 
     def close(self) -> None:
-        """Unmap every shard."""
+        """Unmap every shard (and end a memory budget's allocator setting)."""
         self._open.clear()
+        self._memory.close()
 
     # ------------------------------------------------------------------ streaming
     def batches(
