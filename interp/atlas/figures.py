@@ -6,6 +6,10 @@
   (enrichment early, depletion late, in Gerstner & Schütze's models);
 * vocabulary kurtosis against skew (prediction neurons: high kurtosis, positive
   skew; suppression neurons: high kurtosis, negative skew).
+
+:func:`entropy_figure` plots the causal check (:mod:`interp.atlas.entropy`):
+each tested neuron's total entropy effect against its direct one, on log
+axes with the diagonal, so entropy neurons stand far above it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atlas_figures", "write_figures"]
+__all__ = ["atlas_figures", "write_figures", "entropy_figure"]
 
 
 def _hover(table: Any) -> list[str]:
@@ -51,3 +55,23 @@ def write_figures(table: Any, path: Path | str) -> Path:
     from interp.reports.offline import write_figures_html
 
     return write_figures_html(atlas_figures(table), path, title="neuron atlas")
+
+
+def entropy_figure(effects: Any) -> Any:
+    """Total against direct mean |Δ entropy| per neuron (an :func:`~interp.atlas.entropy_effects` table).
+
+    Log axes; the dashed line is total = direct. Candidates are coloured apart from
+    the random neurons of the same layers.
+    """
+    import plotly.express as px
+    import plotly.graph_objects as go
+
+    t = effects.assign(name=[f"L{r.layer}:{r.neuron} (ratio {r.ratio:.2f})" for r in effects.itertuples()])
+    fig = px.scatter(t, x="direct_abs", y="total_abs", color="group", hover_name="name", log_x=True, log_y=True,
+                     title="Entropy neurons: total (mean ablation) vs direct (frozen final norm) entropy effect",
+                     labels={"direct_abs": "direct mean |ΔH| (nats)",
+                             "total_abs": "total mean |ΔH| (nats)"})  # fmt: skip
+    ends = [float(min(t.direct_abs.min(), t.total_abs.min())), float(max(t.direct_abs.max(), t.total_abs.max()))]
+    fig.add_trace(go.Scatter(x=ends, y=ends, mode="lines", name="total = direct",
+                             line={"dash": "dash", "color": "grey"}))  # fmt: skip
+    return fig

@@ -17,7 +17,9 @@ non-negative sparse codes (a latent counts as much as it fires in both), and
 **cosine** for dense vectors. :func:`precision_at_k` checks a ranking against
 known relevance; :func:`bible_book_task` builds such a task from the Bible
 (queries: chapters of one book from the train split; pool: every held-out
-chapter; relevant: the pool chapters of the same book).
+chapter; relevant: the pool chapters of the same book). :func:`search_documents`
+is the search itself: the top documents of a pool for a query set, under each
+representation (``interp atlas --sae DIR --search QUERIES``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from torch import Tensor
 
 from interp.errors import InputError
 
-__all__ = ["document_vectors", "text_embeddings", "rank_by_similarity", "weighted_jaccard", "cosine",
-           "evaluate_retrieval", "precision_at_k", "bible_book_task"]  # fmt: skip
+__all__ = ["document_vectors", "text_embeddings", "rank_by_similarity", "similarity_to_set", "weighted_jaccard",
+           "cosine", "evaluate_retrieval", "search_documents", "precision_at_k", "bible_book_task"]  # fmt: skip
 
 
 def _encode_docs(model: Any, texts: Sequence[str], max_tokens: int) -> tuple[Tensor, Tensor]:
@@ -129,16 +131,22 @@ def cosine(a: Float[Tensor, "n d"], b: Float[Tensor, "m d"]) -> Float[Tensor, "n
     return an @ bn.T
 
 
-def rank_by_similarity(pool: Float[Tensor, "n d"], queries: Float[Tensor, "q d"],
-                       similarity: str = "cosine") -> Int[Tensor, " n"]:  # fmt: skip
-    """Pool indices, most similar to the query set first (mean similarity over queries)."""
+def similarity_to_set(pool: Float[Tensor, "n d"], queries: Float[Tensor, "q d"],
+                      similarity: str = "cosine") -> Float[Tensor, " n"]:  # fmt: skip
+    """Each pool vector's mean similarity (``cosine`` or ``weighted_jaccard``) to the query set."""
     sims = {"cosine": cosine, "weighted_jaccard": weighted_jaccard}
     if similarity not in sims:
         raise InputError(f"similarity must be one of {sorted(sims)}, got {similarity!r}.")
     if pool.shape[1] != queries.shape[1]:
         raise InputError(f"pool vectors have width {pool.shape[1]} but queries {queries.shape[1]}; "
                          "represent both with the same model, hook and encoder.")  # fmt: skip
-    return sims[similarity](pool.float(), queries.float()).mean(1).argsort(descending=True)
+    return sims[similarity](pool.float(), queries.float()).mean(1)
+
+
+def rank_by_similarity(pool: Float[Tensor, "n d"], queries: Float[Tensor, "q d"],
+                       similarity: str = "cosine") -> Int[Tensor, " n"]:  # fmt: skip
+    """Pool indices, most similar to the query set first (mean similarity over queries)."""
+    return similarity_to_set(pool, queries, similarity).argsort(descending=True)
 
 
 def precision_at_k(ranking: Int[Tensor, " n"], relevant: Tensor, k: int) -> float:
@@ -191,12 +199,7 @@ def evaluate_retrieval(model: Any, hook: str, sae: Any, books: Sequence[int] = (
     import pandas as pd
 
     task = bible_book_task(books, n_queries)
-    embed = {
-        "sae": lambda texts: document_vectors(model, texts, hook, encode=sae.encode, pool="max",
-                                              max_tokens=max_tokens),
-        "raw": lambda texts: document_vectors(model, texts, hook, pool="mean", max_tokens=max_tokens),
-        "text": lambda texts: text_embeddings(texts, text_model, max_tokens=max_tokens),
-    }  # fmt: skip
+    embed = _representations(model, hook, sae, max_tokens, text_model)
     sims = {"sae": ("weighted_jaccard", "cosine"), "raw": ("cosine",), "text": ("cosine",)}
     rows = []
     with torch.no_grad():
@@ -212,3 +215,68 @@ def evaluate_retrieval(model: Any, hook: str, sae: Any, books: Sequence[int] = (
     df = pd.DataFrame(rows)
     mean = df.groupby(["representation", "similarity"], as_index=False)[["precision", "chance"]].mean()
     return pd.concat([df, mean.assign(book=-1)], ignore_index=True)
+
+
+def _representations(model: Any, hook: str, sae: Any, max_tokens: int,
+                     text_model: Any) -> dict[str, Callable[[Sequence[str]], Tensor]]:  # fmt: skip
+    """The three document representations compared here: SAE codes (max-pooled), raw activations, MiniLM."""
+    return {
+        "sae": lambda texts: document_vectors(model, texts, hook, encode=sae.encode, pool="max",
+                                              max_tokens=max_tokens),
+        "raw": lambda texts: document_vectors(model, texts, hook, pool="mean", max_tokens=max_tokens),
+        "text": lambda texts: text_embeddings(texts, text_model, max_tokens=max_tokens),
+    }  # fmt: skip
+
+
+#: The similarity each representation is searched with (SAE codes are sparse and non-negative).
+SEARCH_SIMILARITY = {"sae": "weighted_jaccard", "raw": "cosine", "text": "cosine"}
+
+
+def search_documents(model: Any, hook: str, sae: Any, queries: Sequence[str], pool: Sequence[str], *, top: int = 20,
+                     representations: Sequence[str] = ("sae", "raw", "text"), max_tokens: int = 128,
+                     text_model: Any = None) -> Any:  # fmt: skip
+    """The ``top`` pool documents most similar to a query set, under each representation.
+
+    Data selection ("Task-Specific Data Selection via Monosemantic Neuronal
+    Activations") and auditing: a document is represented by its SAE codes at
+    ``hook`` (max over its tokens; weighted Jaccard), by the raw activations
+    (mean; cosine) or by MiniLM sentence embeddings (cosine), and scored by its
+    mean similarity to the queries.
+
+    Args:
+        model: the model the SAE reads (with a tokenizer).
+        hook: the SAE's hook.
+        sae: a SAELens SAE (``sae.encode``); only needed for ``"sae"``.
+        queries: example documents of what to find.
+        pool: documents to rank.
+        top: results per representation.
+        representations: any of ``sae``, ``raw``, ``text``.
+        max_tokens: tokens read per document.
+        text_model: the sentence encoder (default ``minilm-l6``).
+
+    Returns:
+        A DataFrame: ``representation``, ``similarity``, ``rank`` (1 = best), ``doc``
+        (index into ``pool``), ``score`` and ``text`` (the document).
+
+    Raises:
+        InputError: no queries or pool documents, ``top < 1``, or an unknown representation.
+    """
+    import pandas as pd
+
+    if not queries or not pool:
+        raise InputError(f"a search needs queries and a pool; got {len(queries)} queries and {len(pool)} documents.")
+    if top < 1:
+        raise InputError(f"top must be a positive number of results, got {top}.")
+    bad = [r for r in representations if r not in SEARCH_SIMILARITY]
+    if bad:
+        raise InputError(f"unknown representations {bad}; choose from {sorted(SEARCH_SIMILARITY)}.")
+    embed = _representations(model, hook, sae, max_tokens, text_model)
+    rows = []
+    with torch.no_grad():
+        for rep in representations:
+            sim = SEARCH_SIMILARITY[rep]
+            scores = similarity_to_set(embed[rep](list(pool)), embed[rep](list(queries)), sim)
+            best = scores.argsort(descending=True)[:top]
+            rows += [{"representation": rep, "similarity": sim, "rank": r + 1, "doc": int(i),
+                      "score": float(scores[i]), "text": pool[int(i)]} for r, i in enumerate(best)]  # fmt: skip
+    return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ from typing import Any
 from interp.cache import atomic_write
 from interp.errors import InputError
 
-__all__ = ["save_tables", "load_tables", "load_atlas", "atlas_columns", "REPORT_COLUMNS"]
+__all__ = ["save_tables", "write_parquet", "load_tables", "load_atlas", "atlas_columns", "REPORT_COLUMNS"]
 
 #: Columns :func:`atlas_columns` keeps, in order, when the table has them.
 REPORT_COLUMNS = ("io_class", "cos_in_out", "vocab_kurtosis", "vocab_skew", "null_frac", "freq_cos",
@@ -33,12 +33,16 @@ def save_tables(table: Any, out_dir: Path | str) -> list[Path]:
     out = Path(out_dir)
     paths = []
     for layer, part in table.groupby("layer", sort=True):
-        path = out / f"layer_{int(layer):02d}.parquet"
-        buf = io.BytesIO()
-        part.reset_index(drop=True).to_parquet(buf, engine="pyarrow", index=False)
-        atomic_write(path, lambda f, b=buf: f.write(b.getvalue()))
-        paths.append(path)
+        paths.append(write_parquet(part.reset_index(drop=True), out / f"layer_{int(layer):02d}.parquet"))
     return paths
+
+
+def write_parquet(df: Any, path: Path | str) -> Path:
+    """Write ``df`` (no index) to ``path`` with pyarrow, atomically: a crash leaves no partial file."""
+    buf = io.BytesIO()
+    df.to_parquet(buf, engine="pyarrow", index=False)
+    atomic_write(Path(path), lambda f: f.write(buf.getvalue()))
+    return Path(path)
 
 
 def load_tables(out_dir: Path | str) -> Any:
