@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 NAMES = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
 EXPECTED = ["01_quickstart", "02_capture_and_store", "03_sae_training", "04_labeling_and_reports", "05_circuits",
-            "06_steering", "07_vit_walkthrough"]  # fmt: skip
+            "06_steering", "07_vit_walkthrough", "08_neuron_atlas"]  # fmt: skip
 CELL_TIMEOUT_S = 300  # one cell on a loaded 2-core machine; the whole notebook takes well under this
 # A warning raised in one of our packages, as the kernel prints it ("…/interp/x.py:12: FooWarning: …").
 OUR_WARNING = re.compile(r"/(interp|sae_training|circuits)/[\w/]+\.py:\d+: \w*Warning")
@@ -63,7 +63,7 @@ def _cells(nb) -> list[tuple[str, str, list[str]]]:
     return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
 
 
-def test_the_seven_tutorials_are_there():
+def test_the_tutorials_are_there():
     assert NAMES == EXPECTED
     for name in NAMES:
         assert (NOTEBOOKS / f"{name}.ipynb").is_file(), (
