@@ -25,7 +25,7 @@ Build the neuron atlas of a model into runs/<name>/:
   entropy/                   (--entropy K) the causal check of entropy neurons: the K neurons of a layer
                              with the largest null-space output, and K random ones, mean-ablated: total
                              entropy change against the direct logit effect (effects.parquet, effects.html)
-  retrieval/                 (--sae DIR) precision@5 of finding a Bible book's held-out chapters from 5 of
+  retrieval/                 (--sae DIR --retrieval) precision@5 of finding a Bible book's held-out chapters from 5 of
                              its train chapters by SAE codes, raw activations and MiniLM embeddings
   search/                    (--sae DIR --search FILE) the --pool documents most like the query documents,
                              under each of those three representations (results.parquet, results.csv)
@@ -38,7 +38,7 @@ examples:
   interp atlas --model smollm2-135m --layers 28,29 --entropy 5 --name atlas-late
   interp atlas --model smollm2-135m --layers 28,29 --store runs/demo/store --name atlas-store
   interp atlas --model bible-lm-s0 --compare bible-lm-s1 --name atlas-bible
-  interp atlas --model smollm2-135m --no-weights --sae runs/demo/sae/blocks.3.hook_resid_post \
+  interp atlas --model smollm2-135m --no-weights --sae runs/demo/sae/blocks.6.hook_resid_post --retrieval \
       --search my_examples.txt --pool fortunes --name search
   interp atlas --no-weights --rosetta --images 256 --name rosetta
 """
@@ -84,12 +84,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--entropy-layer", type=int, help="layer of the --entropy candidates (default the last)")
     p.add_argument("--entropy-contexts", type=int, default=16,
                    help="held-out 64-token contexts of --data for --entropy (default 16)")
-    p.add_argument("--sae", help="SAE folder (SAELens layout) on --model: SAE-space retrieval evaluation")
+    p.add_argument("--sae", help="SAE folder (SAELens layout) on --model, for --retrieval and --search")
+    p.add_argument("--retrieval", action="store_true",
+                   help="with --sae: precision@5 of Bible-book retrieval by SAE codes, raw activations, MiniLM")
     p.add_argument("--search", metavar="FILE",
                    help="with --sae: query documents (.txt one per paragraph, .jsonl, .parquet) to search --pool for")
     p.add_argument("--pool", help="documents to search: a file or a corpus (bible, fortunes, pydoc; held-out "
                    "split); default --data")
     p.add_argument("--top", type=int, default=20, help="results per representation of --search (default 20)")
+    p.add_argument("--doc-tokens", type=int, default=128,
+                   help="tokens read per document by --retrieval and --search (default 128)")
     p.add_argument("--rosetta", action="store_true", help="Rosetta neurons: DINOv2 against the concept ViT")
     p.add_argument("--images", type=int, default=256, help="concept images for --rosetta (default 256)")
     p.add_argument("--no-weights", action="store_true",
@@ -107,8 +111,8 @@ def run_atlas(args: argparse.Namespace) -> int:
                       k_tokens=args.k_tokens, store=args.store, compare=args.compare, data=args.data,
                       tokens=args.tokens, figures=not args.no_figures, weights=not args.no_weights,
                       entropy=args.entropy, entropy_layer=args.entropy_layer, entropy_contexts=args.entropy_contexts,
-                      sae=args.sae, search=args.search, pool=args.pool, top=args.top, rosetta=args.rosetta,
-                      images=args.images)  # fmt: skip
+                      sae=args.sae, retrieval=args.retrieval, search=args.search, pool=args.pool, top=args.top,
+                      doc_tokens=args.doc_tokens, rosetta=args.rosetta, images=args.images)  # fmt: skip
     files = build_atlas(cfg, name=args.name, root=args.root, overwrite=args.overwrite, progress=True)
     for what, path in files.items():
         print(f"{what:<14} {path}")

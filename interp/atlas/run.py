@@ -8,7 +8,7 @@ stages (:class:`~interp.runs.RunDir`). The stages:
 * ``activations`` (``store``): streamed activation statistics;
 * ``correlation`` (``compare``): universal neurons against a second model on the same tokens;
 * ``entropy`` (``entropy``): the causal entropy-neuron check of the top null-space candidates;
-* ``retrieval`` (``sae``): precision@5 of Bible-book retrieval by SAE codes, raw activations and MiniLM;
+* ``retrieval`` (``sae``, ``retrieval``): Bible-book retrieval by SAE codes, raw activations and MiniLM;
 * ``search`` (``sae`` and ``search``): a pool's documents ranked by similarity to query documents;
 * ``rosetta`` (``rosetta``): Rosetta neurons between DINOv2 and the concept ViT on the same images.
 """
@@ -42,11 +42,13 @@ class AtlasConfig:
         entropy: entropy-neuron candidates to test causally (0: skip), with as many random neurons.
         entropy_layer: layer of the candidates (default the model's last).
         entropy_contexts: held-out contexts of 64 tokens of ``data`` the check runs on.
-        sae: an SAE folder (SAELens layout) on ``model``: the retrieval evaluation.
+        sae: an SAE folder (SAELens layout) on ``model``, for ``retrieval`` and ``search``.
+        retrieval: precision@5 of Bible-book retrieval by SAE codes, raw activations and MiniLM.
         search: query documents (a file: .txt, .jsonl, .parquet) to search ``pool`` for, by SAE codes,
             raw activations and MiniLM.
         pool: documents to search (a file or a corpus name; default ``data``'s held-out split).
         top: results per representation of ``search``.
+        doc_tokens: tokens read per document by ``retrieval`` and ``search``.
         rosetta: correlate DINOv2-S/14 with the concept ViT (independent of ``model``).
         images: held-out concept images of ``rosetta``.
     """
@@ -65,9 +67,11 @@ class AtlasConfig:
     entropy_layer: int | None = None
     entropy_contexts: int = 16
     sae: str | None = None
+    retrieval: bool = False
     search: str | None = None
     pool: str | None = None
     top: int = 20
+    doc_tokens: int = 128
     rosetta: bool = False
     images: int = 256
 
@@ -79,8 +83,14 @@ class AtlasConfig:
                              f"and --top ({self.top}) >= 1, --images ({self.images}) >= 2.")  # fmt: skip
         if self.entropy and not self.weights:
             raise InputError("--entropy picks its candidates from the weight scores; drop --no-weights.")
-        if self.search is not None and self.sae is None:
-            raise InputError("--search ranks documents by SAE codes: pass the SAE folder with --sae too.")
+        if (self.search is not None or self.retrieval) and self.sae is None:
+            raise InputError("--search and --retrieval represent documents by SAE codes: pass the SAE folder "
+                             "with --sae too.")  # fmt: skip
+        if self.sae is not None and self.search is None and not self.retrieval:
+            raise InputError("--sae needs a stage to use it: --retrieval (the Bible-book evaluation) and/or "
+                             "--search FILE.")  # fmt: skip
+        if self.doc_tokens < 2:
+            raise InputError(f"--doc-tokens must be at least 2 (BOS and one token), got {self.doc_tokens}.")
 
 
 def load_atlas_model(name: str) -> Any:
@@ -106,14 +116,11 @@ def build_atlas(config: AtlasConfig, *, name: str = "atlas", root: str | Path = 
     from interp.atlas.weights import WeightConfig, weight_scores
     from interp.runs import RunDir
 
+    needs_model = config.weights or config.compare is not None or config.entropy or config.sae is not None
+    loaded = load_atlas_model(config.model) if needs_model else None  # an unknown name fails before the run dir
     run = RunDir(name, config, root=root, overwrite=overwrite)
     files: dict[str, Path] = {"run": run.path}
-    loaded: list[Any] = []
-
-    def model() -> Any:  # loaded once, and only by a stage that needs it
-        if not loaded:
-            loaded.append(load_atlas_model(config.model))
-        return loaded[0]
+    model = lambda: loaded  # noqa: E731
 
     if config.weights:
         if not run.is_done("weights"):
@@ -189,7 +196,7 @@ def _entropy_stage(run: Any, model: Any, config: AtlasConfig) -> Path:
 
 
 def _sae_stages(run: Any, model: Any, config: AtlasConfig) -> dict[str, Path]:
-    """The retrieval evaluation, and with ``search`` the search, by the SAE's codes against raw and MiniLM."""
+    """The retrieval evaluation and the search, by the SAE's codes against raw activations and MiniLM."""
     from interp.atlas.retrieval import evaluate_retrieval, search_documents
     from interp.atlas.tables import write_parquet
     from interp.cache import atomic_write_text
@@ -201,9 +208,11 @@ def _sae_stages(run: Any, model: Any, config: AtlasConfig) -> dict[str, Path]:
     if hook not in model.hook_dict:
         raise InputError(f"the SAE at {config.sae} reads {hook!r}, which {config.model} does not have. "
                          "Pass the --model the SAE was trained on.")  # fmt: skip
-    files = {"retrieval": run.path / "retrieval"}
-    if not run.is_done("retrieval"):
-        df = evaluate_retrieval(model, hook, sae)
+    files = {}
+    if config.retrieval:
+        files["retrieval"] = run.path / "retrieval"
+    if config.retrieval and not run.is_done("retrieval"):
+        df = evaluate_retrieval(model, hook, sae, max_tokens=config.doc_tokens)
         write_parquet(df, run.stage("retrieval") / "precision.parquet")
         mean = df[df.book == -1]
         run.mark_done("retrieval", {"hook": hook, "sae": config.sae, "precision_at_5": {
@@ -215,7 +224,7 @@ def _sae_stages(run: Any, model: Any, config: AtlasConfig) -> dict[str, Path]:
             queries = load_texts(config.search, "all").docs
             pool_name = config.pool or config.data
             pool = load_texts(pool_name, "heldout" if pool_name in TEXT_DATASETS else "all").docs
-            df = search_documents(model, hook, sae, queries, pool, top=config.top)
+            df = search_documents(model, hook, sae, queries, pool, top=config.top, max_tokens=config.doc_tokens)
             write_parquet(df, run.stage("search") / "results.parquet")
             atomic_write_text(run.path / "search" / "results.csv",
                               df.assign(text=df.text.str.slice(0, 300)).to_csv(index=False))  # fmt: skip

@@ -63,9 +63,10 @@ def test_atlas_columns_picks_report_columns(tmp_path):
         atlas_columns(pd.DataFrame({"x": [1]}))
 
 
-def test_cli_errors_name_the_fix(capsys):
-    assert main(["atlas", "--model", "bible-lm-s7", "--root", "/nonexistent-root-for-test", "--name", "x"]) == 1
+def test_cli_errors_name_the_fix(tmp_path, capsys):
+    assert main(["atlas", "--model", "bible-lm-s7", "--root", str(tmp_path), "--name", "x"]) == 1
     assert "bible-lm-s0" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # an unknown model fails before the run directory is made
     with pytest.raises(InputError, match="--layers"):
         from interp.atlas.cli import parse_layers
 

@@ -35,6 +35,9 @@ def test_stage_options_are_checked(tmp_path, capsys):
     assert "drop --no-weights" in capsys.readouterr().err
     assert main(["atlas", "--model", "bible-lm-s0", "--search", "q.txt", "--root", str(tmp_path)]) == 1
     assert "--sae" in capsys.readouterr().err
+    assert main(["atlas", "--model", "bible-lm-s0", "--sae", "x", "--root", str(tmp_path)]) == 1
+    assert "--retrieval" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # bad options leave no run directory behind
     with pytest.raises(InputError, match="--images"):
         from interp.atlas.run import AtlasConfig
 
@@ -59,8 +62,9 @@ def test_sae_stages_rank_a_query_document_first(tmp_path, capsys):
     pool = [f"Chapter {i}. " + " ".join(topics[i % 4] for _ in range(i + 3)) for i in range(12)]
     (tmp_path / "pool.txt").write_text("\n\n".join(pool))
     (tmp_path / "q.txt").write_text(pool[7])
-    argv = ["atlas", "--model", "smollm2-135m", "--no-weights", "--sae", str(sae), "--search", str(tmp_path / "q.txt"),
-            "--pool", str(tmp_path / "pool.txt"), "--top", "3", "--name", "s", "--root", str(tmp_path)]  # fmt: skip
+    argv = ["atlas", "--model", "smollm2-135m", "--no-weights", "--sae", str(sae), "--retrieval", "--doc-tokens", "32",
+            "--search", str(tmp_path / "q.txt"), "--pool", str(tmp_path / "pool.txt"), "--top", "3", "--name", "s",
+            "--root", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
     run = tmp_path / "s"
     assert str(run / "search") in capsys.readouterr().out and not (run / "weights").exists()
