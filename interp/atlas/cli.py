@@ -25,8 +25,9 @@ Build the neuron atlas of a model into runs/<name>/:
   entropy/                   (--entropy K) the causal check of entropy neurons: the K neurons of a layer
                              with the largest null-space output, and K random ones, mean-ablated: total
                              entropy change against the direct logit effect (effects.parquet, effects.html)
-  retrieval/                 (--sae DIR --retrieval) precision@5 of finding a Bible book's held-out chapters from 5 of
-                             its train chapters by SAE codes, raw activations and MiniLM embeddings
+  retrieval/                 (--sae DIR --retrieval) precision@5 of finding a Bible book's held-out
+                             chapters from 5 of its train chapters by SAE codes, raw activations and
+                             MiniLM embeddings
   search/                    (--sae DIR --search FILE) the --pool documents most like the query documents,
                              under each of those three representations (results.parquet, results.csv)
   rosetta/                   (--rosetta) Rosetta neurons: DINOv2-S/14 against the concept ViT on the same
@@ -36,9 +37,9 @@ Rerunning resumes: finished stages are skipped.
 examples:
   interp atlas --model smollm2-135m --name atlas-smollm2
   interp atlas --model smollm2-135m --layers 28,29 --entropy 5 --name atlas-late
-  interp atlas --model smollm2-135m --layers 28,29 --store runs/demo/store --name atlas-store
+  interp atlas --model smollm2-135m --layers 6 --store runs/demo/store/train --name atlas-store
   interp atlas --model bible-lm-s0 --compare bible-lm-s1 --name atlas-bible
-  interp atlas --model smollm2-135m --no-weights --sae runs/demo/sae/blocks.6.hook_resid_post --retrieval \
+  interp atlas --model smollm2-135m --no-weights --sae runs/demo/sae/blocks.6.hook_resid_post --retrieval \\
       --search my_examples.txt --pool fortunes --name search
   interp atlas --no-weights --rosetta --images 256 --name rosetta
 """
