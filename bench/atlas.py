@@ -53,8 +53,8 @@ Every method runs once untimed (first-call costs), then ``--rounds`` times in on
 process: each round runs ``ours`` and ``capture`` back to back (order alternating),
 likewise the all-layers pair, and the groups rotate. The table gives medians,
 and each ratio is the median of the rounds' ratios, so a machine whose speed
-drifts (a shared VM) hits both sides of a ratio alike. Targets: weight scores under 60 s on 2 cores; correlation pass
->= 0.8x the in-memory capture.
+drifts (a shared VM) hits both sides of a ratio alike. Targets: weight scores
+under 60 s on 2 cores; correlation pass >= 0.8x the in-memory capture.
 """
 
 from __future__ import annotations

@@ -219,12 +219,24 @@ def evaluate_retrieval(model: Any, hook: str, sae: Any, books: Sequence[int] = (
 
 def _representations(model: Any, hook: str, sae: Any, max_tokens: int,
                      text_model: Any) -> dict[str, Callable[[Sequence[str]], Tensor]]:  # fmt: skip
-    """The three document representations compared here: SAE codes (max-pooled), raw activations, MiniLM."""
+    """The three document representations compared here: SAE codes (max-pooled), raw activations, MiniLM.
+
+    The sentence encoder is loaded on first use and then kept, not once per call.
+    """
+    encoder: list[Any] = [text_model] if text_model is not None else []
+
+    def text(texts: Sequence[str]) -> Tensor:
+        if not encoder:
+            import interp
+
+            encoder.append(interp.load_model("minilm-l6"))
+        return text_embeddings(texts, encoder[0], max_tokens=max_tokens)
+
     return {
         "sae": lambda texts: document_vectors(model, texts, hook, encode=sae.encode, pool="max",
                                               max_tokens=max_tokens),
         "raw": lambda texts: document_vectors(model, texts, hook, pool="mean", max_tokens=max_tokens),
-        "text": lambda texts: text_embeddings(texts, text_model, max_tokens=max_tokens),
+        "text": text,
     }  # fmt: skip
 
 

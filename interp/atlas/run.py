@@ -117,15 +117,13 @@ def build_atlas(config: AtlasConfig, *, name: str = "atlas", root: str | Path = 
     from interp.runs import RunDir
 
     needs_model = config.weights or config.compare is not None or config.entropy or config.sae is not None
-    loaded = load_atlas_model(config.model) if needs_model else None  # an unknown name fails before the run dir
+    model = load_atlas_model(config.model) if needs_model else None  # an unknown name fails before the run dir
     run = RunDir(name, config, root=root, overwrite=overwrite)
     files: dict[str, Path] = {"run": run.path}
-    model = lambda: loaded  # noqa: E731
-
     if config.weights:
         if not run.is_done("weights"):
             wc = WeightConfig(k_tokens=config.k_tokens, null_k=config.null_k)
-            table = weight_scores(model(), config.layers, wc, progress=progress)
+            table = weight_scores(model, config.layers, wc, progress=progress)
             save_tables(table, run.stage("weights"))
             run.mark_done("weights", {"neurons": len(table), "null_k": config.null_k,
                                       "singular_values_tail": table.attrs["singular_values_tail"]})  # fmt: skip
@@ -135,11 +133,11 @@ def build_atlas(config: AtlasConfig, *, name: str = "atlas", root: str | Path = 
     if config.store is not None:
         files["activations"] = _activation_stage(run, config, progress)
     if config.compare is not None:
-        files["correlation"] = _correlation_stage(run, model(), config, progress)
+        files["correlation"] = _correlation_stage(run, model, config, progress)
     if config.entropy:
-        files["entropy"] = _entropy_stage(run, model(), config)
+        files["entropy"] = _entropy_stage(run, model, config)
     if config.sae is not None:
-        files |= _sae_stages(run, model(), config)
+        files |= _sae_stages(run, model, config)
     if config.rosetta:
         files["rosetta"] = _rosetta_stage(run, config)
     return files
@@ -211,13 +209,13 @@ def _sae_stages(run: Any, model: Any, config: AtlasConfig) -> dict[str, Path]:
     files = {}
     if config.retrieval:
         files["retrieval"] = run.path / "retrieval"
-    if config.retrieval and not run.is_done("retrieval"):
-        df = evaluate_retrieval(model, hook, sae, max_tokens=config.doc_tokens)
-        write_parquet(df, run.stage("retrieval") / "precision.parquet")
-        mean = df[df.book == -1]
-        run.mark_done("retrieval", {"hook": hook, "sae": config.sae, "precision_at_5": {
-            f"{r.representation}/{r.similarity}": float(r.precision) for r in mean.itertuples()},
-            "chance": float(mean.chance.iloc[0])})  # fmt: skip
+        if not run.is_done("retrieval"):
+            df = evaluate_retrieval(model, hook, sae, max_tokens=config.doc_tokens)
+            write_parquet(df, run.stage("retrieval") / "precision.parquet")
+            mean = df[df.book == -1]
+            run.mark_done("retrieval", {"hook": hook, "sae": config.sae, "precision_at_5": {
+                f"{r.representation}/{r.similarity}": float(r.precision) for r in mean.itertuples()},
+                "chance": float(mean.chance.iloc[0])})  # fmt: skip
     if config.search is not None:
         files["search"] = run.path / "search"
         if not run.is_done("search"):
